@@ -1,0 +1,186 @@
+//! The batch job's core: split, fit on the train rows, evaluate on the test rows, refit
+//! on all rows. Reading and storing belong to the SQL layer.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::artifact::FittedPipeline;
+use super::column::TrainingData;
+use super::error::{PipelineError, Result};
+use super::gram::Gram;
+use super::metrics::{Metrics, MetricsAccumulator};
+use super::params::{Algorithm, TrainParams};
+use super::solver::{fit, FitSummary};
+use super::split::{split_rows, Split};
+use super::transform::{fit_features, RowEncoder};
+
+/// Rows between two calls of the interrupt hook: about a millisecond of work.
+const ROWS_PER_INTERRUPT_CHECK: usize = 16 * 1024;
+
+/// What one training run is asked to do.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub test_frac: f64,
+    pub seed: u64,
+    pub params: TrainParams,
+}
+
+/// Everything a training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The pipeline refitted on all rows: what is stored and served.
+    pub pipeline: FittedPipeline,
+    pub split: Split,
+    /// The train-split pipeline on the test rows.
+    pub test: Metrics,
+    /// The train-split pipeline on its own train rows.
+    pub train_rmse: f64,
+    /// RMSE on the test rows of always predicting the train rows' mean target.
+    pub baseline_rmse: f64,
+    /// Encoded width and numerical rank of the train-split fit.
+    pub n_encoded: usize,
+    pub rank: usize,
+    pub iterations: u32,
+    pub converged: bool,
+    /// Per input column: type, transform and statistics of the all-rows fit.
+    pub feature_summaries: Vec<Value>,
+    /// Milliseconds per stage, in order.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Runs split → fit → evaluate → refit. `interrupt` is called regularly and may unwind.
+pub fn train(
+    data: &TrainingData,
+    config: &TrainConfig,
+    interrupt: &dyn Fn(),
+) -> Result<TrainOutcome> {
+    data.check_aligned()?;
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((name, clock.elapsed().as_secs_f64() * 1e3));
+        clock = Instant::now();
+    };
+
+    let split = split_rows(data.n_rows(), config.test_frac, config.seed)?;
+    lap("split_ms", &mut timings);
+
+    let is_train = |row: usize| !split.is_test[row];
+    let is_test = |row: usize| split.is_test[row];
+    let (train_pipeline, train_fit, _) =
+        fit_pipeline(data, &config.params, split.n_train, &is_train, interrupt)?;
+    lap("fit_ms", &mut timings);
+
+    let test = score(&train_pipeline, data, &is_test, interrupt)?;
+    let train_rmse = score(&train_pipeline, data, &is_train, interrupt)?.rmse;
+    let train_mean = mean_where(&data.target, &is_train);
+    let baseline_rmse = rmse_of_constant(&data.target, train_mean, &is_test);
+    lap("evaluate_ms", &mut timings);
+
+    let (pipeline, _, feature_summaries) =
+        fit_pipeline(data, &config.params, data.n_rows(), &|_| true, interrupt)?;
+    lap("refit_ms", &mut timings);
+
+    Ok(TrainOutcome {
+        n_encoded: train_pipeline.n_encoded(),
+        rank: train_fit.rank,
+        iterations: train_fit.iterations,
+        converged: train_fit.converged,
+        pipeline,
+        split,
+        test,
+        train_rmse,
+        baseline_rmse,
+        feature_summaries,
+        timings,
+    })
+}
+
+/// Fits transforms and model on the rows `include` selects (`n_included` of them).
+fn fit_pipeline(
+    data: &TrainingData,
+    params: &TrainParams,
+    n_included: usize,
+    include: &dyn Fn(usize) -> bool,
+    interrupt: &dyn Fn(),
+) -> Result<(FittedPipeline, FitSummary, Vec<Value>)> {
+    let fitted = fit_features(&data.columns, params.max_categories, include)?;
+    // Ordinary least squares needs a row per coefficient plus one for the intercept;
+    // penalized models are well defined with fewer.
+    let needed = fitted.free_parameters + 2;
+    if params.model.algorithm == Algorithm::Linear && n_included < needed {
+        return Err(PipelineError::TooFewRows {
+            detail: format!(
+                "{n_included} rows to fit {} coefficients and an intercept; linear needs at \
+                 least {needed} (use ridge for fewer rows than features)",
+                fitted.free_parameters
+            ),
+        });
+    }
+    let y_shift = mean_where(&data.target, include);
+    let mut gram = Gram::new(fitted.width, y_shift)?;
+    let encoder = RowEncoder::new(&fitted.features, &data.columns)?;
+    let mut row_buf = Vec::with_capacity(fitted.features.len());
+    for (row, &y) in data.target.iter().enumerate() {
+        if row % ROWS_PER_INTERRUPT_CHECK == 0 {
+            interrupt();
+        }
+        if include(row) {
+            encoder.encode(row, &mut row_buf);
+            gram.add_row(&row_buf, y);
+        }
+    }
+    let summary = fit(&gram, &params.model, interrupt)?;
+    let pipeline = FittedPipeline {
+        target: data.target_name.clone(),
+        algorithm: params.model.algorithm,
+        features: fitted.features,
+        model: summary.model.clone(),
+    };
+    Ok((pipeline, summary, fitted.summaries))
+}
+
+/// Scores `pipeline` on the rows `include` selects; its features are matched to `data`'s
+/// columns by name, so another version's pipeline can be scored on this run's rows.
+pub fn score(
+    pipeline: &FittedPipeline,
+    data: &TrainingData,
+    include: &dyn Fn(usize) -> bool,
+    interrupt: &dyn Fn(),
+) -> Result<Metrics> {
+    let encoder = RowEncoder::new(&pipeline.features, &data.columns)?;
+    let mut row_buf = Vec::with_capacity(pipeline.features.len());
+    let mut acc = MetricsAccumulator::default();
+    for (row, &y) in data.target.iter().enumerate() {
+        if row % ROWS_PER_INTERRUPT_CHECK == 0 {
+            interrupt();
+        }
+        if include(row) {
+            encoder.encode(row, &mut row_buf);
+            acc.add(y, pipeline.model.predict_sparse(&row_buf));
+        }
+    }
+    Ok(acc.finish())
+}
+
+fn mean_where(values: &[f64], include: &dyn Fn(usize) -> bool) -> f64 {
+    let (mut n, mut mean) = (0u64, 0.0);
+    for (row, &v) in values.iter().enumerate() {
+        if include(row) {
+            n += 1;
+            mean += (v - mean) / n as f64;
+        }
+    }
+    mean
+}
+
+fn rmse_of_constant(values: &[f64], constant: f64, include: &dyn Fn(usize) -> bool) -> f64 {
+    let mut acc = MetricsAccumulator::default();
+    for (row, &v) in values.iter().enumerate() {
+        if include(row) {
+            acc.add(v, constant);
+        }
+    }
+    acc.finish().rmse
+}

@@ -1,0 +1,5 @@
+//! In-database tests, run by `cargo pgrx test` inside a real PostgreSQL 15.
+
+mod errors;
+pub mod support;
+mod training;

@@ -1,0 +1,86 @@
+//! Helpers shared by the in-database tests.
+
+use pgrx::prelude::*;
+
+/// The SQLSTATE `sql` fails with, or None when it succeeds. Runs in a subtransaction (a
+/// PL/pgSQL exception block), so whatever `sql` did is rolled back either way.
+pub fn sqlstate_of(sql: &str) -> Option<String> {
+    Spi::get_one_with_args::<String>("SELECT tests.sqlstate_of($1)", &[sql.into()])
+        .expect("sqlstate_of")
+}
+
+/// Arms Postgres' own statement-timeout timer, as `statement_timeout` does at the start of
+/// a top-level statement (a `SET` inside a test function would come too late to arm it).
+pub fn arm_statement_timeout(ms: i32) {
+    // utils/timeout.h is not among pgrx's bindings; STATEMENT_TIMEOUT is 3 in PostgreSQL 15.
+    extern "C-unwind" {
+        fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
+    }
+    const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
+    // SAFETY: the timeout module is initialized in every backend; this is its public API.
+    unsafe { enable_timeout_after(STATEMENT_TIMEOUT, ms) };
+}
+
+/// The error message `sql` fails with.
+pub fn message_of(sql: &str) -> Option<String> {
+    Spi::get_one_with_args::<String>("SELECT tests.message_of($1)", &[sql.into()])
+        .expect("message_of")
+}
+
+pub fn count(sql: &str) -> i64 {
+    Spi::get_one::<i64>(sql)
+        .expect("count query")
+        .expect("count is not NULL")
+}
+
+/// The float8[] that `sql` returns in its one row and column.
+pub fn floats(sql: &str) -> Vec<f64> {
+    Spi::get_one::<Vec<f64>>(sql)
+        .expect("floats query")
+        .expect("floats are not NULL")
+}
+
+pub fn run(sql: &str) {
+    Spi::run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Path of a file under tests/data, readable by the server for COPY.
+pub fn data_file(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Loads the diamonds dataset into `diamonds` (53,940 rows).
+pub fn load_diamonds() {
+    run(
+        "CREATE TABLE diamonds (carat float8, cut text, color text, clarity text, \
+         depth float8, \"table\" float8, price int4, x float8, y float8, z float8)",
+    );
+    run(&format!(
+        "COPY diamonds (carat, cut, color, clarity, depth, \"table\", price, x, y, z) \
+         FROM '{}' WITH (FORMAT csv, HEADER true)",
+        data_file("diamonds.csv")
+    ));
+}
+
+extension_sql!(
+    r#"
+CREATE SCHEMA IF NOT EXISTS tests;
+
+CREATE FUNCTION tests.sqlstate_of(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    RETURN SQLSTATE;
+END $$;
+
+CREATE FUNCTION tests.message_of(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    RETURN SQLERRM;
+END $$;
+"#,
+    name = "test_helpers",
+);
