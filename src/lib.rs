@@ -7,12 +7,18 @@ use pgrx::prelude::*;
 
 pub mod api;
 pub mod pipeline;
+mod serving;
 mod source;
 mod storage;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!(
+    "../sql/serving.sql",
+    name = "serving",
+    requires = ["schema"]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

@@ -7,17 +7,23 @@ use pgrx::JsonB;
 use serde_json::json;
 
 use super::errors::{raise_with, OrRaise};
+use crate::pipeline::artifact::FittedPipeline;
+use crate::pipeline::column::TrainingData;
+use crate::pipeline::deploy::{decide, Champion, Decision, DeployMode};
 use crate::pipeline::params::TrainParams;
 use crate::pipeline::split::{check_test_frac, SplitMix64};
-use crate::pipeline::train::{train, TrainConfig, TrainOutcome};
+use crate::pipeline::train::{score, train, TrainConfig, TrainOutcome};
 use crate::source::read_training_data;
-use crate::storage::{insert_pipeline, lock_name, NewPipeline};
+use crate::storage::{
+    current_deployment, insert_deployment, insert_pipeline, load_artifact, lock_name,
+    DeploymentKind, NewPipeline,
+};
 
 /// Reads `source_query`, splits its rows, fits on the train rows, evaluates on the test
 /// rows, refits on all rows and stores the next version of `name`. Returns one row.
 ///
 /// Volatile; runs with the caller's privileges; an error anywhere stores nothing.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe)]
 fn train_pipeline(
     source_query: Option<&str>,
@@ -27,6 +33,7 @@ fn train_pipeline(
     algorithm: default!(Option<&str>, "'linear'"),
     params: default!(Option<JsonB>, "'{}'"),
     seed: default!(Option<i64>, "NULL"),
+    deploy: default!(Option<&str>, "'auto'"),
 ) -> TableIterator<
     'static,
     (
@@ -38,6 +45,7 @@ fn train_pipeline(
         name!(r2, Option<f64>),
         name!(n_train, i64),
         name!(n_test, i64),
+        name!(deployed, bool),
     ),
 > {
     let started = Instant::now();
@@ -50,6 +58,7 @@ fn train_pipeline(
     // Everything that can be checked without data is checked before reading it.
     check_test_frac(test_frac).or_raise();
     let params = TrainParams::from_json(algorithm, &params).or_raise();
+    let deploy_mode = DeployMode::parse(required("deploy", deploy)).or_raise();
     let seed = seed.unwrap_or_else(random_seed);
 
     lock_name(name);
@@ -75,8 +84,16 @@ fn train_pipeline(
         debug1!("pg_retrain: {stage} = {ms:.1}");
     }
 
+    let champion = score_champion(name, &data, &outcome, &interrupt);
+    let decision = decide(
+        deploy_mode,
+        &champion,
+        outcome.test.rmse,
+        params.deploy_tolerance,
+    );
     let artifact = outcome.pipeline.to_bytes().or_raise();
     let mut metrics = metrics_json(&outcome, read_ms);
+    metrics["deploy"] = deploy_json(deploy_mode, &champion, &outcome, &decision);
     let stored = insert_pipeline(NewPipeline {
         name,
         source_query,
@@ -99,10 +116,18 @@ fn train_pipeline(
         features: json!(outcome.feature_summaries),
         artifact,
     });
+    if decision.deploy {
+        let kind = match (champion, deploy_mode) {
+            (Champion::None, _) => DeploymentKind::First,
+            (_, DeployMode::Always) => DeploymentKind::Always,
+            _ => DeploymentKind::Auto,
+        };
+        insert_deployment(name, stored.id, kind, &decision.reason);
+    }
 
     notice!(
         "pg_retrain: \"{name}\" version {}: {} rows read, {} skipped; {} train / {} test; \
-         test RMSE {} MAE {} R² {} (baseline RMSE {}); {:.2} s",
+         test RMSE {} MAE {} R² {} (baseline RMSE {}); {}: {}; {:.2} s",
         stored.version,
         data.n_rows() + data.n_skipped as usize,
         data.n_skipped,
@@ -112,6 +137,12 @@ fn train_pipeline(
         short(outcome.test.mae),
         short(outcome.test.r2),
         short(outcome.baseline_rmse),
+        if decision.deploy {
+            "deployed"
+        } else {
+            "not deployed"
+        },
+        decision.reason,
         started.elapsed().as_secs_f64()
     );
     TableIterator::once((
@@ -123,7 +154,56 @@ fn train_pipeline(
         finite(outcome.test.r2),
         outcome.split.n_train as i64,
         outcome.split.n_test as i64,
+        decision.deploy,
     ))
+}
+
+/// The served version of `name` scored on this run's test rows, so that champion and
+/// challenger are compared on the same rows.
+fn score_champion(
+    name: &str,
+    data: &TrainingData,
+    outcome: &TrainOutcome,
+    interrupt: &dyn Fn(),
+) -> Champion {
+    let Some((id, version)) = current_deployment(name) else {
+        return Champion::None;
+    };
+    let Some((bytes, _)) = load_artifact(id) else {
+        return Champion::None;
+    };
+    let is_test = |row: usize| outcome.split.is_test[row];
+    match FittedPipeline::from_bytes(&bytes).and_then(|c| score(&c, data, &is_test, interrupt)) {
+        Ok(metrics) => Champion::Scored {
+            version,
+            rmse: metrics.rmse,
+        },
+        Err(e) => Champion::Unscorable {
+            version,
+            why: e.to_string(),
+        },
+    }
+}
+
+fn deploy_json(
+    mode: DeployMode,
+    champion: &Champion,
+    outcome: &TrainOutcome,
+    decision: &Decision,
+) -> serde_json::Value {
+    let (champion_version, champion_rmse) = match champion {
+        Champion::None => (None, None),
+        Champion::Scored { version, rmse } => (Some(*version), finite(*rmse)),
+        Champion::Unscorable { version, .. } => (Some(*version), None),
+    };
+    json!({
+        "mode": mode,
+        "champion_version": champion_version,
+        "champion_rmse": champion_rmse,
+        "challenger_rmse": finite(outcome.test.rmse),
+        "deployed": decision.deploy,
+        "reason": decision.reason,
+    })
 }
 
 fn metrics_json(outcome: &TrainOutcome, read_ms: f64) -> serde_json::Value {

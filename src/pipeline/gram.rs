@@ -50,7 +50,8 @@ pub(super) struct Centred {
     pub y_var: f64,
 }
 
-fn failed(algorithm: &str, reason: &str) -> PipelineError {
+/// A [`PipelineError::SolverFailed`] naming the algorithm.
+pub(super) fn failed(algorithm: &str, reason: &str) -> PipelineError {
     let (algorithm, reason) = (algorithm.to_string(), reason.to_string());
     PipelineError::SolverFailed { algorithm, reason }
 }

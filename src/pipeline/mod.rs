@@ -4,10 +4,12 @@
 
 pub mod artifact;
 pub mod column;
+pub mod deploy;
 pub mod error;
 pub mod gram;
 pub mod metrics;
 pub mod params;
+pub mod predict;
 pub mod solver;
 pub mod split;
 pub mod train;

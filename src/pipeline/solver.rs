@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{PipelineError, Result};
-use super::gram::{try_zeroed, Centred, Gram};
+use super::gram::{failed, try_zeroed, Centred, Gram};
 use super::params::{Algorithm, ModelSpec, VALID_PARAM_KEYS};
 
 /// A column is linearly dependent on the columns chosen before it when the share of its
@@ -113,7 +113,7 @@ pub fn fit(gram: &Gram, spec: &ModelSpec, interrupt: &dyn Fn()) -> Result<FitSum
     let (w_active, rank, iterations, converged) = if st.active.is_empty() {
         // Nothing varies: the model is the mean.
         (Vec::new(), 0, 0, true)
-    } else if spec.algorithm == Algorithm::Linear || (l1 == 0.0 && l2 == 0.0) {
+    } else if l1 == 0.0 && l2 == 0.0 {
         let (w, rank) = least_squares(st.cov, &st.xy, interrupt)?;
         (w, rank, 0, true)
     } else if l1 == 0.0 {
@@ -142,13 +142,6 @@ pub fn fit(gram: &Gram, spec: &ModelSpec, interrupt: &dyn Fn()) -> Result<FitSum
         iterations,
         converged,
     })
-}
-
-fn failed(algorithm: &str, reason: &str) -> PipelineError {
-    PipelineError::SolverFailed {
-        algorithm: algorithm.to_string(),
-        reason: reason.to_string(),
-    }
 }
 
 /// The L1 and L2 weights; checked again here because `ModelSpec`'s fields are public.

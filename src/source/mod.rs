@@ -13,7 +13,8 @@ use pgrx::PgTupleDesc;
 
 use crate::api::errors::{raise, raise_with};
 use crate::pipeline::column::TrainingData;
-use decode::{type_name, ColumnBuilder, Decoder};
+pub use decode::Decoder;
+use decode::{type_name, ColumnBuilder};
 use receiver::{DecodingReceiver, RowSink};
 
 /// Runs `query` and returns its rows split into feature columns and the `target` column.

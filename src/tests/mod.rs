@@ -1,5 +1,6 @@
 //! In-database tests, run by `cargo pgrx test` inside a real PostgreSQL 15.
 
 mod errors;
+mod serving;
 pub mod support;
 mod training;
