@@ -2,12 +2,14 @@
 //! turning a jsonb object into the pipeline's inputs.
 
 mod cache;
+mod row;
 mod values;
 
 use std::rc::Rc;
 
 use pgrx::PgSqlErrorCode;
 
+pub use row::row_values;
 pub use values::feature_values;
 
 use crate::api::errors::{raise_with, OrRaise};

@@ -78,6 +78,9 @@ mod tests {
             .fold(0.0, f64::max);
         assert!(worst < 1e-7, "largest difference {worst}");
         // Weights in original units reproduce the same prediction by hand.
+        let row_form = one("SELECT max(abs(retrain.predict('pn', to_jsonb(p)) \
+                            - retrain.predict_row('pn', p))) FROM pn p");
+        assert!(row_form < 1e-9, "row form differs by {row_form}");
         let by_hand = one(
             "SELECT sum(w.weight * CASE w.feature WHEN '(intercept)' THEN 1 \
                            WHEN 'a' THEN 10 WHEN 'b' THEN 20 WHEN 'cat=z' THEN 1 ELSE 0 END) \
@@ -126,6 +129,18 @@ mod tests {
         assert_eq!(state("SELECT retrain.predict('nope', '{}')"), "42704");
         assert_eq!(state("SELECT retrain.predict(-5, '{}')"), "42704");
         assert_eq!(state("SELECT * FROM retrain.weights('nope')"), "42704");
+        assert_eq!(
+            state("SELECT retrain.predict_row('pj', r) FROM (SELECT a, cat FROM pj) r"),
+            "42703"
+        );
+        assert_eq!(
+            state(
+                "SELECT retrain.predict_row('pj', r) \
+                          FROM (SELECT a, b, 1 AS cat FROM pj) r"
+            ),
+            "22P02"
+        );
+        assert_eq!(state("SELECT retrain.predict_row('pj', 5)"), "42804");
         // A corrupted artifact is a clear error.
         run("UPDATE retrain.pipelines SET artifact = substr(artifact, 1, 30) WHERE name = 'pj'");
         let id = count("SELECT id FROM retrain.pipelines WHERE name = 'pj'");

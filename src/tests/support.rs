@@ -44,22 +44,49 @@ pub fn run(sql: &str) {
     Spi::run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-/// Path of a file under tests/data, readable by the server for COPY.
-pub fn data_file(name: &str) -> String {
-    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+/// The diamonds dataset, compiled into the test build: the server process may not be
+/// allowed to read the checkout (a clone under /root, say), so COPY FROM a file is no option.
+const DIAMONDS_CSV: &str = include_str!("../../tests/data/diamonds.csv");
 
-/// Loads the diamonds dataset into `diamonds` (53,940 rows).
+/// Loads the diamonds dataset into `diamonds` (53,940 rows), passing each column as an array.
 pub fn load_diamonds() {
     run(
         "CREATE TABLE diamonds (carat float8, cut text, color text, clarity text, \
          depth float8, \"table\" float8, price int4, x float8, y float8, z float8)",
     );
-    run(&format!(
-        "COPY diamonds (carat, cut, color, clarity, depth, \"table\", price, x, y, z) \
-         FROM '{}' WITH (FORMAT csv, HEADER true)",
-        data_file("diamonds.csv")
-    ));
+    let mut numbers: Vec<Vec<f64>> = vec![Vec::new(); 6];
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); 3];
+    let mut price: Vec<i32> = Vec::new();
+    for line in DIAMONDS_CSV.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        for (slot, at) in [0, 4, 5, 7, 8, 9].iter().enumerate() {
+            numbers[slot].push(f[*at].parse().expect("number"));
+        }
+        for (slot, at) in [1, 2, 3].iter().enumerate() {
+            texts[slot].push(f[*at].to_string());
+        }
+        price.push(f[6].parse().expect("price"));
+    }
+    let n = |i: usize| numbers[i].clone().into();
+    let t = |i: usize| texts[i].clone().into();
+    Spi::run_with_args(
+        "INSERT INTO diamonds SELECT * FROM unnest($1::float8[], $2::text[], $3::text[], \
+         $4::text[], $5::float8[], $6::float8[], $7::int4[], $8::float8[], $9::float8[], \
+         $10::float8[])",
+        &[
+            n(0),
+            t(0),
+            t(1),
+            t(2),
+            n(1),
+            n(2),
+            price.into(),
+            n(3),
+            n(4),
+            n(5),
+        ],
+    )
+    .expect("loading diamonds");
 }
 
 extension_sql!(

@@ -114,6 +114,15 @@ mod tests {
             (day_mean - expected).abs() < 1e-3,
             "{day_mean} vs {expected}"
         );
+        // Served from jsonb (dates and timestamps parsed back, enums and char as text) and
+        // from the row itself, every type gives the same prediction.
+        let diff = Spi::get_one::<f64>(
+            "SELECT max(abs(retrain.predict('typed', to_jsonb(t)) \
+                        - retrain.predict_row('typed', t))) FROM typed t",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(diff < 1e-9, "jsonb and row forms differ by {diff}");
     }
 
     /// The stored row carries the replayable arguments, metrics and a loadable artifact.
