@@ -66,3 +66,8 @@ COMMENT ON VIEW retrain.pipeline_history IS
 -- grants to the roles that train.
 GRANT USAGE ON SCHEMA retrain TO PUBLIC;
 GRANT SELECT ON retrain.pipeline_history TO PUBLIC;
+
+-- Stored versions are user data, not extension scaffolding: pg_dump must dump the rows.
+SELECT pg_catalog.pg_extension_config_dump('retrain.pipelines', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('retrain.pipelines', 'id')::pg_catalog.regclass, '');

@@ -68,3 +68,7 @@ SELECT p.id,
 FROM retrain.pipelines AS p;
 
 GRANT SELECT ON retrain.deployed_pipelines TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('retrain.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('retrain.deployments', 'id')::pg_catalog.regclass, '');

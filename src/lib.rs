@@ -19,6 +19,11 @@ extension_sql_file!(
     name = "serving",
     requires = ["schema"]
 );
+extension_sql_file!(
+    "../sql/scheduling.sql",
+    name = "scheduling",
+    requires = ["serving"]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
@@ -28,8 +33,15 @@ mod tests;
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
+    /// pg_cron must be preloaded and pointed at the test database; its jobs run in
+    /// background workers so that they need no password or pg_hba entry.
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        vec![
+            "shared_preload_libraries = 'pg_cron'",
+            "cron.database_name = 'pgrx_tests'",
+            "cron.use_background_workers = on",
+            "max_worker_processes = 32",
+        ]
     }
 }

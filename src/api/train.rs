@@ -99,7 +99,7 @@ fn train_pipeline(
         source_query,
         target,
         algorithm: params.model.algorithm.name(),
-        params: serde_json::to_value(&params).unwrap_or_default(),
+        params: params.to_json(),
         test_frac,
         seed,
         n_rows: data.n_rows() as i64,

@@ -189,6 +189,26 @@ impl TrainParams {
     }
 }
 
+impl TrainParams {
+    /// The parameters as `params` accepts them for this algorithm, every default filled in:
+    /// what is stored with a version, so that passing it back replays the run.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        let m = &self.model;
+        if m.algorithm.is_penalized() {
+            out.insert("alpha".into(), m.alpha.into());
+        }
+        if m.algorithm == Algorithm::ElasticNet {
+            out.insert("l1_ratio".into(), m.l1_ratio.into());
+        }
+        out.insert("max_iter".into(), m.max_iter.into());
+        out.insert("tol".into(), m.tol.into());
+        out.insert("max_categories".into(), self.max_categories.into());
+        out.insert("deploy_tolerance".into(), self.deploy_tolerance.into());
+        out.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +225,19 @@ mod tests {
         assert_eq!((p.model.alpha, p.model.l1_ratio), (1.0, 1.0));
         let p = TrainParams::from_json("elastic_net", &json!({"l1_ratio": 0.25})).unwrap();
         assert_eq!(p.model.l1_ratio, 0.25);
+    }
+
+    #[test]
+    fn stored_params_replay() {
+        for (algorithm, params) in [
+            ("linear", json!({})),
+            ("ridge", json!({"alpha": 0.3})),
+            ("lasso", json!({"tol": 1e-5})),
+            ("elastic_net", json!({"l1_ratio": 0.2, "max_categories": 7})),
+        ] {
+            let p = TrainParams::from_json(algorithm, &params).unwrap();
+            assert_eq!(TrainParams::from_json(algorithm, &p.to_json()).unwrap(), p);
+        }
     }
 
     #[test]

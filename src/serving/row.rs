@@ -6,7 +6,7 @@
 //! (pipeline, row type) and kept until either changes.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use pgrx::pg_sys;
 
@@ -25,7 +25,9 @@ struct Slot {
 }
 
 struct Mapping {
-    pipeline: *const FittedPipeline,
+    /// A weak reference rather than an address: it keeps the allocation from being reused
+    /// by another pipeline while the mapping exists, so equal pointers mean the same one.
+    pipeline: Weak<FittedPipeline>,
     type_id: pg_sys::Oid,
     typmod: i32,
     slots: Rc<Vec<Slot>>,
@@ -106,9 +108,9 @@ unsafe fn slots_for(
     type_id: pg_sys::Oid,
     typmod: i32,
 ) -> Rc<Vec<Slot>> {
-    let key = Rc::as_ptr(pipeline);
+    let key = Rc::downgrade(pipeline);
     let cached = LAST_MAPPING.with_borrow(|m| match m {
-        Some(m) if m.pipeline == key && m.type_id == type_id && m.typmod == typmod => {
+        Some(m) if m.pipeline.ptr_eq(&key) && m.type_id == type_id && m.typmod == typmod => {
             Some(Rc::clone(&m.slots))
         }
         _ => None,

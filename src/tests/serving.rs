@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 mod tests {
     use pgrx::prelude::*;
 
-    use crate::tests::support::{count, floats, run, sqlstate_of};
+    use crate::tests::support::{count, floats, own_database, remote, run, sqlstate_of};
 
     fn one(sql: &str) -> f64 {
         Spi::get_one::<f64>(sql).unwrap().unwrap()
@@ -244,23 +244,8 @@ mod tests {
     /// A retrain committed by another session is served by this session's next statement.
     #[pg_test]
     fn another_sessions_commit_is_seen_on_the_next_statement() {
-        run("CREATE EXTENSION IF NOT EXISTS dblink");
-        let conn = Spi::get_one::<String>(
-            "SELECT format('dbname=%s port=%s host=%s', current_database(), \
-             current_setting('port'), split_part(current_setting('unix_socket_directories'), \
-             ',', 1))",
-        )
-        .unwrap()
-        .unwrap();
-        // Each call is its own transaction in the other session, committed when it returns.
-        let remote = |sql: &str| {
-            let block = format!("DO $remote$ BEGIN {sql}; END $remote$");
-            run(&format!(
-                "SELECT dblink_exec({}, {})",
-                quote(&conn),
-                quote(&block)
-            ));
-        };
+        let conn = own_database();
+        let remote = |sql: &str| remote(&conn, sql);
         remote(
             "DROP TABLE IF EXISTS xs_src; \
                 CREATE TABLE xs_src AS SELECT g::float8 AS a, 3.0 * g AS target \
@@ -278,9 +263,5 @@ mod tests {
         remote("PERFORM retrain.rollback('xs')");
         let third = one("SELECT retrain.predict('xs', '{\"a\": 10}')");
         assert!((third - 30.0).abs() < 1e-6, "{third}");
-    }
-
-    fn quote(s: &str) -> String {
-        format!("'{}'", s.replace('\'', "''"))
     }
 }

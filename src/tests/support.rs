@@ -21,6 +21,44 @@ pub fn arm_statement_timeout(ms: i32) {
     unsafe { enable_timeout_after(STATEMENT_TIMEOUT, ms) };
 }
 
+/// A connection string to this test database, for work that must commit on its own.
+pub fn own_database() -> String {
+    run("CREATE EXTENSION IF NOT EXISTS dblink");
+    Spi::get_one::<String>(
+        "SELECT format('dbname=%s port=%s host=%s', current_database(), \
+         current_setting('port'), split_part(current_setting('unix_socket_directories'), \
+         ',', 1))",
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// Makes sure pg_cron is installed, committed, in this database. Never inside a test's own
+/// transaction: the scheduler and other sessions could not see it, and a concurrent test
+/// creating it too would wait on that transaction. The advisory lock serializes creators.
+pub fn ensure_pg_cron() {
+    remote(
+        &own_database(),
+        "PERFORM pg_advisory_xact_lock(7231); CREATE EXTENSION IF NOT EXISTS pg_cron",
+    );
+}
+
+/// `s` as an SQL string literal.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Runs `sql` (PL/pgSQL statements) in another session through dblink; it commits when the
+/// call returns.
+pub fn remote(connection: &str, sql: &str) {
+    let block = format!("DO $remote$ BEGIN {sql}; END $remote$");
+    run(&format!(
+        "SELECT dblink_exec({}, {})",
+        quote(connection),
+        quote(&block)
+    ));
+}
+
 /// The error message `sql` fails with.
 pub fn message_of(sql: &str) -> Option<String> {
     Spi::get_one_with_args::<String>("SELECT tests.message_of($1)", &[sql.into()])

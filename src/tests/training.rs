@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 mod tests {
     use pgrx::prelude::*;
 
-    use crate::tests::support::{count, floats, load_diamonds, run};
+    use crate::tests::support::{count, floats, load_diamonds, own_database, quote, remote, run};
 
     /// A perfect linear relation with a categorical term is recovered exactly.
     #[pg_test]
@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(same, 1, "the same seed must replay the same run");
         let fields = Spi::get_one::<bool>(
             "SELECT seed = 1234 AND test_frac = 0.3 AND n_rows = 200 AND target = 'target' \
-               AND algorithm = 'linear' AND params ? 'model' AND trained_by = current_user \
+               AND algorithm = 'linear' AND params ? 'max_categories' AND trained_by = current_user \
                AND metrics ? 'train_rmse' AND metrics ? 'baseline_rmse' \
                AND (metrics->'timings_ms') ? 'fit_ms' AND (metrics->'timings_ms') ? 'total_ms' \
                AND (metrics->>'baseline_rmse')::float8 > rmse \
@@ -248,5 +248,46 @@ mod tests {
             rmse > 1000.0 && rmse < 1300.0 && r2 > 0.9,
             "rmse {rmse}, r2 {r2}"
         );
+    }
+
+    /// Two sessions training one name at once get consecutive versions: the second waits
+    /// for the first to commit, then sees its version.
+    #[pg_test]
+    fn concurrent_trainings_of_one_name_get_consecutive_versions() {
+        let conn = own_database();
+        remote(
+            &conn,
+            "DROP TABLE IF EXISTS conc_src; \
+             CREATE TABLE conc_src AS SELECT g::float8 AS x, 2.0 * g + g % 7 AS target \
+             FROM generate_series(1, 200000) g",
+        );
+        let train = "SELECT version FROM retrain.train_pipeline(\
+                     'SELECT x, target FROM conc_src', name => 'concurrent')";
+        for session in ["first", "second"] {
+            run(&format!(
+                "SELECT dblink_connect({}, {})",
+                quote(session),
+                quote(&conn)
+            ));
+            run(&format!(
+                "SELECT dblink_send_query({}, {})",
+                quote(session),
+                quote(train)
+            ));
+        }
+        let mut versions: Vec<i64> = ["first", "second"]
+            .iter()
+            .map(|session| {
+                count(&format!(
+                    "SELECT v::bigint FROM dblink_get_result({}) AS t(v int)",
+                    quote(session)
+                ))
+            })
+            .collect();
+        for session in ["first", "second"] {
+            run(&format!("SELECT dblink_disconnect({})", quote(session)));
+        }
+        versions.sort();
+        assert_eq!(versions, vec![1, 2]);
     }
 }
