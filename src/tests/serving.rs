@@ -141,6 +141,9 @@ mod tests {
             "22P02"
         );
         assert_eq!(state("SELECT retrain.predict_row('pj', 5)"), "42804");
+        // A name whose deployments are gone has nothing to serve.
+        run("DELETE FROM retrain.deployments WHERE name = 'pj'");
+        assert_eq!(state("SELECT retrain.predict('pj', '{}')"), "55000");
         // A corrupted artifact is a clear error.
         run("UPDATE retrain.pipelines SET artifact = substr(artifact, 1, 30) WHERE name = 'pj'");
         let id = count("SELECT id FROM retrain.pipelines WHERE name = 'pj'");

@@ -248,6 +248,24 @@ mod tests {
             rmse > 1000.0 && rmse < 1300.0 && r2 > 0.9,
             "rmse {rmse}, r2 {r2}"
         );
+
+        // Serving: the stored refit predicts what an independent all-rows fit predicts.
+        let all = Array2::from_shape_fn((rows.len(), width), |(i, j)| rows[i].0[j]);
+        let y_all = Array1::from_iter(rows.iter().map(|r| r.1));
+        let full = LinearRegression::new()
+            .fit(&Dataset::new(all.clone(), y_all))
+            .unwrap();
+        let reference = full.predict(&all);
+        let served = floats(&format!(
+            "SELECT array_agg(retrain.predict_row('diamonds', d)) FROM ({query}) d"
+        ));
+        assert_eq!(served.len(), rows.len());
+        let worst = served
+            .iter()
+            .zip(reference.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "largest prediction difference {worst}");
     }
 
     /// Two sessions training one name at once get consecutive versions: the second waits
