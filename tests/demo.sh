@@ -42,7 +42,8 @@ CREATE EXTENSION pg_retrain;
 CREATE TABLE diamonds (carat float8, cut text, color text, clarity text, depth float8,
                        "table" float8, price int4, x float8, y float8, z float8);
 SQL
-psql_do -d "$DB" -c "\\copy diamonds (carat, cut, color, clarity, depth, \"table\", price, x, y, z) FROM STDIN WITH (FORMAT csv, HEADER true)" \
+COPY_DIAMONDS='\copy diamonds (carat, cut, color, clarity, depth, "table", price, x, y, z)'
+psql_do -d "$DB" -c "$COPY_DIAMONDS FROM STDIN WITH (FORMAT csv, HEADER true)" \
     < "$REPO/tests/data/diamonds.csv"
 
 echo "== training (the NOTICE line is what a psql user sees)"

@@ -3,8 +3,8 @@
 //! Two levels with two invalidation rules:
 //! - Loaded pipelines, keyed by pipeline id and the row's version (xmin and ctid), in a
 //!   small LRU. The extension never updates a row of `retrain.pipelines` and never reuses
-//!   an id; the row version catches a row changed by hand, and a row that disappeared (a rolled-back or deleted
-//!   training) is caught by the per-statement lookup below.
+//!   an id; the row version catches a row changed by hand, and a row that disappeared (a
+//!   rolled-back or deleted training) is caught by the per-statement lookup below.
 //! - What each name or id resolves to, valid for one statement only. The first call in a
 //!   statement looks the name up again, so a deployment, rollback or training committed by
 //!   any backend is served from the next statement on, and an id whose row is no longer

@@ -12,14 +12,14 @@ use crate::pipeline::error::PipelineError;
 use crate::pipeline::predict::FeatureValue;
 use crate::source::Decoder;
 
-/// One value per feature of `pipeline`, taken from `features` by column name. Keys the
+/// One value per feature of `pipeline`, taken from the object `json` by column name. Keys the
 /// pipeline does not use (the target among them) are ignored; an explicit JSON null is
 /// imputed like a NULL in training.
-pub fn feature_values<'a>(pipeline: &FittedPipeline, features: &'a Value) -> Vec<FeatureValue<'a>> {
-    let Value::Object(object) = features else {
+pub fn feature_values<'a>(pipeline: &FittedPipeline, json: &'a Value) -> Vec<FeatureValue<'a>> {
+    let Value::Object(object) = json else {
         raise(&PipelineError::BadFeatureValue {
             key: "features".into(),
-            reason: format!("must be a JSON object, got {}", json_kind(features)),
+            reason: format!("must be a JSON object, got {}", json_kind(json)),
         })
     };
     pipeline

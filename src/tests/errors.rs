@@ -140,7 +140,8 @@ mod tests {
         }
         assert_eq!(count("SELECT count(*) FROM retrain.pipelines"), before);
         let next = Spi::get_one::<i32>(
-            "SELECT version FROM retrain.train_pipeline('SELECT x, target FROM src', name => 'keep')",
+            "SELECT version FROM retrain.train_pipeline('SELECT x, target FROM src', \
+             name => 'keep')",
         )
         .unwrap();
         assert_eq!(next, Some(2), "failed runs must not use up versions");

@@ -42,7 +42,8 @@ mod tests {
             assert_eq!(version, Some(expected));
         }
         let other = Spi::get_one::<i32>(
-            "SELECT version FROM retrain.train_pipeline('SELECT x, target FROM v', name => 'other')",
+            "SELECT version FROM retrain.train_pipeline('SELECT x, target FROM v', \
+             name => 'other')",
         )
         .unwrap();
         assert_eq!(other, Some(1));
@@ -62,7 +63,8 @@ mod tests {
                (g * 1.5)::float4 AS real4, (g % 2 = 0) AS flag, \
                ('v' || g % 4)::varchar(8) AS vc, ('c' || g % 2)::char(4) AS ch, \
                (ARRAY['sad','ok','happy'])[1 + g % 3]::mood AS mood, \
-               DATE '2020-01-01' + g AS day, TIMESTAMPTZ '2020-01-01 00:00+00' + g * interval '1h' AS ts, \
+               DATE '2020-01-01' + g AS day, \
+               TIMESTAMPTZ '2020-01-01 00:00+00' + g * interval '1h' AS ts, \
                CASE WHEN g % 10 = 0 THEN NULL ELSE g END AS target \
              FROM generate_series(1, 300) g");
         let (n_train, n_test) = Spi::get_two::<i64, i64>(
@@ -143,7 +145,8 @@ mod tests {
         assert_eq!(same, 1, "the same seed must replay the same run");
         let fields = Spi::get_one::<bool>(
             "SELECT seed = 1234 AND test_frac = 0.3 AND n_rows = 200 AND target = 'target' \
-               AND algorithm = 'linear' AND params ? 'max_categories' AND trained_by = current_user \
+               AND algorithm = 'linear' AND params ? 'max_categories' \
+               AND trained_by = current_user \
                AND metrics ? 'train_rmse' AND metrics ? 'baseline_rmse' \
                AND (metrics->'timings_ms') ? 'fit_ms' AND (metrics->'timings_ms') ? 'total_ms' \
                AND (metrics->>'baseline_rmse')::float8 > rmse \
