@@ -4,6 +4,7 @@
 //! (NaN marks NULL, since real NaNs are refused while reading) and one u32 code per text cell.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,12 +67,38 @@ impl InputColumn {
     }
 }
 
+/// A fast multiplicative hash (the Fx hash of rustc) for interning text values: one is
+/// looked up per text cell, and SipHash's flood resistance buys nothing against a user's
+/// own data in the user's own backend.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuildHasher = BuildHasherDefault<FxHasher>;
+
 /// Builds a text column one value at a time, interning each distinct value once.
 #[derive(Debug, Default)]
 pub struct CodeBuilder {
     codes: Vec<u32>,
     levels: Vec<String>,
-    index: HashMap<String, u32>,
+    index: HashMap<String, u32, FxBuildHasher>,
 }
 
 impl CodeBuilder {

@@ -87,10 +87,7 @@ impl Decoder {
             Self::Int8 => datum.value() as i64 as f64,
             Self::Float4 => f64::from(f32::from_bits(datum.value() as u32)),
             Self::Float8 => f64::from_bits(datum.value() as u64),
-            Self::Numeric => {
-                pgrx::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(datum)])
-                    .unwrap_or(f64::NAN)
-            }
+            Self::Numeric => numeric_to_f64(datum),
             Self::Bool => f64::from(u8::from(datum.value() != 0)),
             Self::Date => {
                 let days = datum.value() as i32;
@@ -120,6 +117,83 @@ impl Decoder {
                 },
             })
         }
+    }
+}
+
+/// numeric → f64 without the text round trip Postgres' own `numeric_float8` makes.
+///
+/// A numeric is a sign, a weight and base-10000 digits. When the digits fit in 53 bits and
+/// the decimal exponent is within ±22, the value is an exact integer times an exact power
+/// of ten, so one multiplication or division rounds it correctly: the same f64 that
+/// `numeric_float8` returns. Everything else (more digits, NaN, infinities) takes the
+/// exact slow path.
+///
+/// # Safety
+/// `datum` must be a non-NULL numeric.
+unsafe fn numeric_to_f64(datum: pg_sys::Datum) -> f64 {
+    const SIGN_MASK: u16 = 0xC000;
+    const NEGATIVE: u16 = 0x4000;
+    const SHORT: u16 = 0x8000;
+    const SHORT_SIGN: u16 = 0x2000;
+    const SHORT_WEIGHT_SIGN: u16 = 0x0040;
+    const SHORT_WEIGHT_MASK: u16 = 0x003F;
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let slow = || {
+        pgrx::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(datum)])
+            .unwrap_or(f64::NAN)
+    };
+    let packed = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+    let bytes = pgrx::varlena::varlena_to_byte_slice(packed);
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+    };
+    let Some(header) = word(0) else { return slow() };
+    let (negative, weight, digits_at) = match header & SIGN_MASK {
+        SHORT => {
+            let magnitude = i32::from(header & SHORT_WEIGHT_MASK);
+            let weight = if header & SHORT_WEIGHT_SIGN != 0 {
+                magnitude - 64
+            } else {
+                magnitude
+            };
+            (header & SHORT_SIGN != 0, weight, 2)
+        }
+        0 | NEGATIVE => match word(2) {
+            Some(w) => (header & SIGN_MASK == NEGATIVE, i32::from(w as i16), 4),
+            None => return slow(),
+        },
+        _ => return slow(), // NaN and infinities
+    };
+    let digits = &bytes[digits_at.min(bytes.len())..];
+    let count = digits.len() / 2;
+    if count == 0 {
+        return 0.0;
+    }
+    if count > 4 {
+        return slow();
+    }
+    let mut integer: u64 = 0;
+    for pair in digits.chunks_exact(2) {
+        integer = integer * 10_000 + u64::from(u16::from_ne_bytes([pair[0], pair[1]]));
+    }
+    if integer >= 1 << 53 {
+        return slow();
+    }
+    let exponent = 4 * (weight - (count as i32 - 1));
+    let magnitude = match exponent {
+        0..=22 => integer as f64 * POW10[exponent as usize],
+        -22..=-1 => integer as f64 / POW10[(-exponent) as usize],
+        _ => return slow(),
+    };
+    if negative {
+        -magnitude
+    } else {
+        magnitude
     }
 }
 

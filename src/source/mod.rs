@@ -156,6 +156,7 @@ unsafe fn build_sink(desc: pg_sys::TupleDesc, target: &str) -> RowSink {
         n_skipped: 0,
         error: None,
         row_context,
+        rows_since_reset: 0,
     }
 }
 

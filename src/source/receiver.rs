@@ -22,9 +22,15 @@ pub struct RowSink {
     pub n_skipped: u64,
     /// The first decoding error; the receiver stops the executor when it is set.
     pub error: Option<PipelineError>,
-    /// Reset after every row: detoasted text and numeric conversions allocate here.
+    /// Detoasted values and slow-path numeric conversions allocate here; it is reset
+    /// every `ROWS_PER_RESET` rows, which bounds it without paying a reset per row.
     pub row_context: pg_sys::MemoryContext,
+    pub rows_since_reset: u32,
 }
+
+/// Rows between two resets of the row context: at most this many rows' worth of
+/// detoasted copies are ever held.
+const ROWS_PER_RESET: u32 = 256;
 
 impl RowSink {
     /// # Safety
@@ -84,7 +90,11 @@ unsafe extern "C-unwind" fn receive_slot(
     let previous = pg_sys::MemoryContextSwitchTo(sink.row_context);
     let outcome = sink.take_row(slot);
     pg_sys::MemoryContextSwitchTo(previous);
-    pg_sys::MemoryContextReset(sink.row_context);
+    sink.rows_since_reset += 1;
+    if sink.rows_since_reset >= ROWS_PER_RESET {
+        pg_sys::MemoryContextReset(sink.row_context);
+        sink.rows_since_reset = 0;
+    }
     match outcome {
         Ok(()) => true,
         Err(e) => {

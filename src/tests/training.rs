@@ -311,4 +311,49 @@ mod tests {
         versions.sort();
         assert_eq!(versions, vec![1, 2]);
     }
+
+    /// The binary numeric decoder gives exactly the f64 that `numeric::float8` gives.
+    #[pg_test]
+    fn numeric_values_decode_exactly_like_postgres() {
+        use crate::source::Decoder;
+        use pgrx::IntoDatum;
+        for text in [
+            "0",
+            "1",
+            "-1",
+            "123.456",
+            "0.1",
+            "-0.000123",
+            "1e-20",
+            "4.5e-7",
+            "-4.5",
+            "1000000",
+            "99999999999999.99",
+            "9007199254740993",
+            "12345678901234567890",
+            "3.141592653589793238462643383279",
+            "1e300",
+            "-1e-300",
+            "0.30000000000000004",
+            "65536.0001",
+            "1e22",
+            "1e23",
+            "123456789012.3456",
+        ] {
+            let value = Spi::get_one::<pgrx::AnyNumeric>(&format!("SELECT '{text}'::numeric"))
+                .unwrap()
+                .unwrap();
+            let datum = value.into_datum().unwrap();
+            // SAFETY: a non-NULL numeric datum.
+            let ours = unsafe { Decoder::Numeric.number(datum, "x") }.unwrap();
+            let theirs = Spi::get_one::<f64>(&format!("SELECT '{text}'::numeric::float8"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                ours.to_bits(),
+                theirs.to_bits(),
+                "{text}: {ours} vs {theirs}"
+            );
+        }
+    }
 }
