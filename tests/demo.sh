@@ -12,8 +12,8 @@ PG_BIN=/usr/lib/postgresql/15/bin
 PORT=${DEMO_PORT:-54329}
 DATA=${DEMO_PGDATA:-/tmp/pg_retrain-demo}
 DB=retrain_demo
-AS_PG=()
-[ "$(id -u)" = 0 ] && AS_PG=(sudo -u postgres)
+# shellcheck source=tests/cluster.sh
+source tests/cluster.sh
 
 echo "== building and installing the extension (release)"
 if [ "$(id -u)" = 0 ]; then
@@ -22,16 +22,8 @@ else
     cargo pgrx install --release --sudo --pg-config "$PG_BIN/pg_config"
 fi
 
-echo "== starting PostgreSQL 15 on port $PORT (data in $DATA)"
-if [ -f "$DATA/postmaster.pid" ]; then
-    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$DATA" stop -m fast >/dev/null || true
-fi
-rm -rf "$DATA"
-mkdir -p "$DATA"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$DATA"
-"${AS_PG[@]}" "$PG_BIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
-"${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w start -o \
-    "-p $PORT -k /tmp -c shared_preload_libraries=pg_cron -c cron.database_name=$DB" >/dev/null
+start_fresh_cluster "$PG_BIN" "$DATA" "$PORT" \
+    "-c shared_preload_libraries=pg_cron -c cron.database_name=$DB"
 stop_cluster() { "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$DATA" stop -m fast >/dev/null; }
 [ "${1:-}" = "--keep" ] || trap stop_cluster EXIT
 
