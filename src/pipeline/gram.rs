@@ -130,6 +130,42 @@ impl Gram {
         }
     }
 
+    /// Adds one row whose columns `0..dense.len()` are `dense` (zeros included) and whose
+    /// other non-zero values are `sparse`, with strictly increasing columns from
+    /// `dense.len()` up, below `p`. The same statistics as [`Gram::add_row`] with all the
+    /// entries, but the dense block updates contiguous memory, which vectorizes.
+    pub fn add_row_dense_prefix(&mut self, dense: &[f64], sparse: &[(u32, f64)], y: f64) {
+        let k = dense.len();
+        debug_assert!(k <= self.p);
+        debug_assert!(sparse.first().is_none_or(|&(j, _)| j as usize >= k));
+        debug_assert!(sparse.windows(2).all(|w| w[0].0 < w[1].0));
+        let p = self.p;
+        let yc = y - self.y_shift;
+        self.n += 1;
+        self.sum_y += yc;
+        self.yty += yc * yc;
+        for (a, &va) in dense.iter().enumerate() {
+            self.sum_x[a] += va;
+            self.xty[a] += va * yc;
+            let row = &mut self.xtx[a * p..(a + 1) * p];
+            for (cell, &vb) in row[a..k].iter_mut().zip(&dense[a..]) {
+                *cell += va * vb;
+            }
+            for &(jb, vb) in sparse {
+                row[jb as usize] += va * vb;
+            }
+        }
+        for (a, &(ja, va)) in sparse.iter().enumerate() {
+            let ja = ja as usize;
+            self.sum_x[ja] += va;
+            self.xty[ja] += va * yc;
+            let row = &mut self.xtx[ja * p..(ja + 1) * p];
+            for &(jb, vb) in &sparse[a..] {
+                row[jb as usize] += va * vb;
+            }
+        }
+    }
+
     /// Adds the statistics of `other` (rows disjoint from this one's), so that the result
     /// equals the statistics of all rows of both.
     ///
@@ -236,6 +272,65 @@ impl Gram {
             xy,
             y_var,
         })
+    }
+}
+
+/// One column of another basis as an affine function of a [`Gram`]'s columns:
+/// `constant + Σ value * x[column]` over `terms`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Affine {
+    pub constant: f64,
+    pub terms: Vec<(u32, f64)>,
+}
+
+impl Gram {
+    /// The statistics that adding every row mapped through `maps` would give: the sums of
+    /// the new columns and their products follow from this Gram's sums alone, so a basis
+    /// change costs O(q² · terms²) instead of a pass over the rows.
+    ///
+    /// Errors: as [`Gram::new`] for `maps.len()` columns, and
+    /// [`PipelineError::SolverFailed`] if a term names a column `>= p`.
+    pub fn project(&self, maps: &[Affine], interrupt: &dyn Fn()) -> Result<Gram> {
+        let p = self.p;
+        if maps
+            .iter()
+            .flat_map(|m| &m.terms)
+            .any(|&(j, _)| j as usize >= p)
+        {
+            return Err(failed("statistics projection", "a term names no column"));
+        }
+        let q = maps.len();
+        let mut out = Gram::new(q, self.y_shift)?;
+        out.n = self.n;
+        out.sum_y = self.sum_y;
+        out.yty = self.yty;
+        let n = self.n as f64;
+        // Only the upper triangle is kept; products are symmetric.
+        let xtx = |a: usize, b: usize| self.xtx[a.min(b) * p + a.max(b)];
+        let linear = |m: &Affine, sums: &[f64]| -> f64 {
+            m.terms.iter().map(|&(j, v)| v * sums[j as usize]).sum()
+        };
+        let column_sums: Vec<f64> = maps.iter().map(|m| linear(m, &self.sum_x)).collect();
+        for (k, mk) in maps.iter().enumerate() {
+            if k % 64 == 0 {
+                interrupt();
+            }
+            out.sum_x[k] = mk.constant * n + column_sums[k];
+            out.xty[k] = mk.constant * self.sum_y + linear(mk, &self.xty);
+            for (l, ml) in maps.iter().enumerate().skip(k) {
+                let mut cross = 0.0;
+                for &(j, a) in &mk.terms {
+                    for &(i, b) in &ml.terms {
+                        cross += a * b * xtx(j as usize, i as usize);
+                    }
+                }
+                out.xtx[k * q + l] = mk.constant * ml.constant * n
+                    + mk.constant * column_sums[l]
+                    + ml.constant * column_sums[k]
+                    + cross;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -351,166 +446,5 @@ pub(super) mod test_support {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::params::Algorithm;
-    use super::super::solver::fit;
-    use super::test_support::*;
-    use super::*;
-
-    /// A third of the entries are zero, so that the sparse path is exercised.
-    fn random_rows(rng: &mut Rng, n: usize, p: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
-        let x = rows(n, || {
-            let mut r: Vec<f64> = (0..p).map(|_| rng.normal()).collect();
-            r.iter_mut()
-                .filter(|_| rng.uniform() < 0.33)
-                .for_each(|v| *v = 0.0);
-            r
-        });
-        let y = target(rng, &x, 5.0, &vec![1.0; p], 1.0);
-        (x, y)
-    }
-
-    #[test]
-    fn statistics_equal_dense_sums() {
-        let mut rng = Rng(7);
-        let (x, y) = random_rows(&mut rng, 40, 4);
-        let g = gram_of(&x, &y, 4, 2.0);
-        assert_eq!((g.n(), g.p()), (40, 4));
-        let sum = |f: &dyn Fn(usize) -> f64| (0..40).map(f).sum::<f64>();
-        for j in 0..4 {
-            assert!((g.sum_x[j] - sum(&|i| x[i][j])).abs() < 1e-12);
-            assert!((g.xty[j] - sum(&|i| x[i][j] * (y[i] - 2.0))).abs() < 1e-12);
-            for k in 0..4 {
-                let want = if j <= k {
-                    sum(&|i| x[i][j] * x[i][k])
-                } else {
-                    0.0
-                };
-                assert!((g.xtx[j * 4 + k] - want).abs() < 1e-12, "({j}, {k})");
-            }
-        }
-        let mean = sum(&|i| y[i]) / 40.0;
-        assert!((g.y_mean() - mean).abs() < 1e-12);
-        assert!((g.yty - sum(&|i| (y[i] - 2.0) * (y[i] - 2.0))).abs() < 1e-9);
-        assert!((g.sum_y - (mean - 2.0) * 40.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn merged_train_and_test_equal_all_rows() {
-        let mut rng = Rng(11);
-        let (x, y) = random_rows(&mut rng, 60, 5);
-        let all = gram_of(&x, &y, 5, 5.0);
-        // The two parts even use different shifts: merge converts them.
-        let mut train = gram_of(&x[..45], &y[..45], 5, 5.0);
-        let test = gram_of(&x[45..], &y[45..], 5, -3.0);
-        train.merge(&test).unwrap();
-        assert_eq!(train.n(), 60);
-        assert!((train.y_mean() - all.y_mean()).abs() < 1e-12);
-        assert!((train.sum_y - all.sum_y).abs() < 1e-10);
-        assert!((train.yty - all.yty).abs() < 1e-9);
-        assert!(max_diff(&train.sum_x, &all.sum_x) < 1e-10);
-        assert!(max_diff(&train.xty, &all.xty) < 1e-10);
-        assert!(max_diff(&train.xtx, &all.xtx) < 1e-10);
-        // And the fit of merged statistics is the fit of all rows.
-        let s = spec(Algorithm::ElasticNet, 0.01, 0.5);
-        let (merged, direct) = (
-            fit(&train, &s, &|| {}).unwrap(),
-            fit(&all, &s, &|| {}).unwrap(),
-        );
-        assert!(max_diff(&merged.model.coef, &direct.model.coef) < 1e-10);
-    }
-
-    #[test]
-    fn shift_does_not_change_the_fit_and_keeps_large_means_precise() {
-        let mut rng = Rng(7);
-        let x = features(&mut rng, 120, 4);
-        let signal = target(&mut rng, &x, 0.0, &[0.02, -0.01, 0.005, 0.0], 0.01);
-        // 1e9 + s is exact to 1.2e-7, and (1e9 + s) - 1e9 recovers that value exactly.
-        let large: Vec<f64> = signal.iter().map(|v| 1e9 + v).collect();
-        let small: Vec<f64> = large.iter().map(|v| v - 1e9).collect();
-        for s in [
-            spec(Algorithm::Linear, 0.0, 0.0),
-            spec(Algorithm::Lasso, 1e-3, 1.0),
-        ] {
-            let reference = fit(&gram_of(&x, &small, 4, 0.0), &s, &|| {}).unwrap();
-            for shift in [1e9, 1e9 + 0.37, 1e9 - 50.0] {
-                let f = fit(&gram_of(&x, &large, 4, shift), &s, &|| {}).unwrap();
-                let d = max_diff(&f.model.coef, &reference.model.coef);
-                assert!(d < 1e-10, "shift {shift}: {d:e}");
-                assert!((f.model.intercept - 1e9 - reference.model.intercept).abs() < 1e-6);
-                assert!(f.converged);
-            }
-        }
-    }
-
-    #[test]
-    fn non_finite_rows_make_every_fit_fail() {
-        let x = vec![vec![1.0, 2.0], vec![2.0, 1.0], vec![3.0, 5.0]];
-        let y = vec![1.0, 2.0, 4.0];
-        let with = |i: usize, j: usize, v: f64| {
-            let mut x = x.clone();
-            x[i][j] = v;
-            x
-        };
-        let (nan_x, huge_x, inf_x) = (
-            with(1, 0, f64::NAN),
-            with(2, 1, 1e200),
-            with(0, 1, f64::INFINITY),
-        );
-        let nan_y = vec![1.0, 2.0, f64::NAN];
-        for s in [
-            spec(Algorithm::Linear, 0.0, 0.0),
-            spec(Algorithm::Ridge, 1.0, 0.0),
-            spec(Algorithm::Lasso, 0.1, 1.0),
-            spec(Algorithm::ElasticNet, 0.1, 0.5),
-        ] {
-            for (xs, ys) in [(&nan_x, &y), (&huge_x, &y), (&inf_x, &y), (&x, &nan_y)] {
-                let err = fit_rows(xs, ys, &s).unwrap_err();
-                assert!(matches!(err, PipelineError::SolverFailed { .. }), "{err:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn merge_refuses_another_width() {
-        let mut a = Gram::new(3, 0.0).unwrap();
-        a.add_row(&[(0, 1.0)], 1.0);
-        let b = Gram::new(4, 0.0).unwrap();
-        assert!(matches!(
-            a.merge(&b),
-            Err(PipelineError::SolverFailed { .. })
-        ));
-        assert_eq!(a.n(), 1);
-    }
-
-    #[test]
-    fn width_limit_and_shift_sanitizing() {
-        let err = Gram::new(MAX_ENCODED_FEATURES + 1, 0.0).unwrap_err();
-        let limit = MAX_ENCODED_FEATURES;
-        assert_eq!(
-            err,
-            PipelineError::TooManyFeatures {
-                columns: 2049,
-                limit
-            }
-        );
-        assert!(Gram::new(MAX_ENCODED_FEATURES, 0.0).is_ok());
-        let mut g = Gram::new(0, f64::NAN).unwrap();
-        assert_eq!(g.y_shift(), 0.0);
-        assert!(g.y_mean().is_nan());
-        g.add_row(&[], 4.0);
-        assert_eq!(g.y_mean(), 4.0);
-        assert_eq!(format!("{g:?}"), "Gram { n: 1, p: 0, y_shift: 0.0, .. }");
-    }
-
-    #[test]
-    fn omitted_and_explicit_zeros_agree() {
-        let mut sparse = Gram::new(3, 0.0).unwrap();
-        let mut dense = Gram::new(3, 0.0).unwrap();
-        sparse.add_row(&[(1, 2.0)], 1.0);
-        dense.add_row(&[(0, 0.0), (1, 2.0), (2, 0.0)], 1.0);
-        assert_eq!(sparse.xtx, dense.xtx);
-        assert_eq!(sparse.xty, dense.xty);
-        assert_eq!(sparse.sum_x, dense.sum_x);
-    }
-}
+#[path = "gram_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@ pub mod gram;
 pub mod metrics;
 pub mod params;
 pub mod predict;
+pub mod raw_stats;
 pub mod solver;
 pub mod split;
 pub mod train;

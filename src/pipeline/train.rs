@@ -11,9 +11,10 @@ use super::error::{PipelineError, Result};
 use super::gram::Gram;
 use super::metrics::{Metrics, MetricsAccumulator};
 use super::params::{Algorithm, TrainParams};
+use super::raw_stats::{RawLayout, RawPredictor};
 use super::solver::{fit, FitSummary};
 use super::split::{split_rows, Split};
-use super::transform::{fit_features, RowEncoder};
+use super::transform::{fit_features, FittedFeatures, RowEncoder};
 
 /// Rows between two calls of the interrupt hook: about a millisecond of work.
 const ROWS_PER_INTERRUPT_CHECK: usize = 16 * 1024;
@@ -55,6 +56,27 @@ pub fn train(
     config: &TrainConfig,
     interrupt: &dyn Fn(),
 ) -> Result<TrainOutcome> {
+    train_with(data, config, RowPasses::Shared, interrupt)
+}
+
+/// How the fits see the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowPasses {
+    /// One pass into raw statistics shared by fit, evaluation and refit
+    /// (see `raw_stats`), unless the raw basis is too wide.
+    Shared,
+    /// Each fit encodes the rows it uses; evaluation scores the rows again. The fallback,
+    /// and the reference the shared pass is tested against.
+    #[cfg_attr(not(test), allow(dead_code))]
+    PerFit,
+}
+
+pub(crate) fn train_with(
+    data: &TrainingData,
+    config: &TrainConfig,
+    passes: RowPasses,
+    interrupt: &dyn Fn(),
+) -> Result<TrainOutcome> {
     data.check_aligned()?;
     let mut timings = Vec::new();
     let mut clock = Instant::now();
@@ -64,47 +86,106 @@ pub fn train(
     };
 
     let split = split_rows(data.n_rows(), config.test_frac, config.seed)?;
-    lap("split_ms", &mut timings);
-
     let is_train = |row: usize| !split.is_test[row];
     let is_test = |row: usize| split.is_test[row];
-    let (train_pipeline, train_fit, _) =
-        fit_pipeline(data, &config.params, split.n_train, &is_train, interrupt)?;
-    lap("fit_ms", &mut timings);
-
-    let test = score(&train_pipeline, data, &is_test, interrupt)?;
-    let train_rmse = score(&train_pipeline, data, &is_train, interrupt)?.rmse;
+    // The baseline needs the split only; it is timed with it.
     let train_mean = mean_where(&data.target, &is_train);
     let baseline_rmse = rmse_of_constant(&data.target, train_mean, &is_test);
-    lap("evaluate_ms", &mut timings);
+    lap("split_ms", &mut timings);
+    let params = &config.params;
+    let layout = match passes {
+        RowPasses::Shared => RawLayout::new(&data.columns),
+        RowPasses::PerFit => None,
+    };
+    let fit_train = |statistics: &dyn Fn(&FittedFeatures) -> Result<Gram>| {
+        fit_pipeline(
+            data,
+            params,
+            split.n_train,
+            &is_train,
+            statistics,
+            interrupt,
+        )
+    };
+    let fit_all = |statistics: &dyn Fn(&FittedFeatures) -> Result<Gram>| {
+        fit_pipeline(
+            data,
+            params,
+            data.n_rows(),
+            &|_| true,
+            statistics,
+            interrupt,
+        )
+    };
+    let (train_fit, test, train_rmse, refit) = if let Some(layout) = layout {
+        let stats = layout.accumulate(data, &split.is_test, interrupt)?;
+        lap("statistics_ms", &mut timings);
+        let project = |gram: &Gram, fitted: &FittedFeatures| {
+            let maps = layout.affine_maps(&fitted.features, &fitted.constant)?;
+            gram.project(&maps, interrupt)
+        };
+        let train_fit = fit_train(&|f| project(&stats.train, f))?;
+        lap("fit_ms", &mut timings);
 
-    let (pipeline, _, feature_summaries) =
-        fit_pipeline(data, &config.params, data.n_rows(), &|_| true, interrupt)?;
+        let maps = layout.affine_maps(&train_fit.pipeline.features, &train_fit.constant)?;
+        let predictor = RawPredictor::new(&train_fit.pipeline.model, &maps, layout.width())?;
+        let (test, train) = predictor.evaluate(&layout, data, &split.is_test, interrupt);
+        lap("evaluate_ms", &mut timings);
+
+        let mut all = stats.train;
+        all.merge(&stats.test)?;
+        let refit = fit_all(&|f| project(&all, f))?;
+        (train_fit, test, train.rmse, refit)
+    } else {
+        let encode = |include: &dyn Fn(usize) -> bool, fitted: &FittedFeatures| {
+            encoded_gram(data, fitted, include, interrupt)
+        };
+        let train_fit = fit_train(&|f| encode(&is_train, f))?;
+        lap("fit_ms", &mut timings);
+
+        let test = score(&train_fit.pipeline, data, &is_test, interrupt)?;
+        let train_rmse = score(&train_fit.pipeline, data, &is_train, interrupt)?.rmse;
+        lap("evaluate_ms", &mut timings);
+
+        let refit = fit_all(&|f| encode(&|_| true, f))?;
+        (train_fit, test, train_rmse, refit)
+    };
     lap("refit_ms", &mut timings);
 
     Ok(TrainOutcome {
-        n_encoded: train_pipeline.n_encoded(),
-        rank: train_fit.rank,
-        iterations: train_fit.iterations,
-        converged: train_fit.converged,
-        pipeline,
+        n_encoded: train_fit.pipeline.n_encoded(),
+        rank: train_fit.summary.rank,
+        iterations: train_fit.summary.iterations,
+        converged: train_fit.summary.converged,
+        pipeline: refit.pipeline,
         split,
         test,
         train_rmse,
         baseline_rmse,
-        feature_summaries,
+        feature_summaries: refit.feature_summaries,
         timings,
     })
 }
 
-/// Fits transforms and model on the rows `include` selects (`n_included` of them).
+/// A pipeline fitted on some rows, with what the caller needs besides it.
+struct PipelineFit {
+    pipeline: FittedPipeline,
+    summary: FitSummary,
+    feature_summaries: Vec<Value>,
+    /// Per feature, as in [`FittedFeatures::constant`].
+    constant: Vec<bool>,
+}
+
+/// Fits transforms and model on the rows `include` selects (`n_included` of them);
+/// `statistics` gives the model's statistics of those rows in the fitted encoding.
 fn fit_pipeline(
     data: &TrainingData,
     params: &TrainParams,
     n_included: usize,
     include: &dyn Fn(usize) -> bool,
+    statistics: &dyn Fn(&FittedFeatures) -> Result<Gram>,
     interrupt: &dyn Fn(),
-) -> Result<(FittedPipeline, FitSummary, Vec<Value>)> {
+) -> Result<PipelineFit> {
     let fitted = fit_features(&data.columns, params.max_categories, include)?;
     // Ordinary least squares needs a row per coefficient plus one for the intercept;
     // penalized models are well defined with fewer.
@@ -118,6 +199,29 @@ fn fit_pipeline(
             ),
         });
     }
+    let gram = statistics(&fitted)?;
+    let summary = fit(&gram, &params.model, interrupt)?;
+    let pipeline = FittedPipeline {
+        target: data.target_name.clone(),
+        algorithm: params.model.algorithm,
+        features: fitted.features,
+        model: summary.model.clone(),
+    };
+    Ok(PipelineFit {
+        pipeline,
+        summary,
+        feature_summaries: fitted.summaries,
+        constant: fitted.constant,
+    })
+}
+
+/// Statistics of the rows `include` selects, each encoded with `fitted`.
+fn encoded_gram(
+    data: &TrainingData,
+    fitted: &FittedFeatures,
+    include: &dyn Fn(usize) -> bool,
+    interrupt: &dyn Fn(),
+) -> Result<Gram> {
     let y_shift = mean_where(&data.target, include);
     let mut gram = Gram::new(fitted.width, y_shift)?;
     let encoder = RowEncoder::new(&fitted.features, &data.columns)?;
@@ -131,14 +235,7 @@ fn fit_pipeline(
             gram.add_row(&row_buf, y);
         }
     }
-    let summary = fit(&gram, &params.model, interrupt)?;
-    let pipeline = FittedPipeline {
-        target: data.target_name.clone(),
-        algorithm: params.model.algorithm,
-        features: fitted.features,
-        model: summary.model.clone(),
-    };
-    Ok((pipeline, summary, fitted.summaries))
+    Ok(gram)
 }
 
 /// Scores `pipeline` on the rows `include` selects; its features are matched to `data`'s

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use pgrx::pg_sys;
+use pgrx::varlena;
 
 use crate::pipeline::column::{push_number, CodeBuilder, ColumnKind, ColumnValues, InputColumn};
 use crate::pipeline::error::{PipelineError, Result};
@@ -237,10 +238,21 @@ impl ColumnBuilder {
                 if is_null {
                     return self.codes.push(None);
                 }
-                // Detoasting may allocate; the reader resets its per-row context after us.
-                let text = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-                let bytes = pgrx::varlena::varlena_to_byte_slice(text);
-                let value = String::from_utf8_lossy(bytes);
+                let raw: *mut pg_sys::varlena = datum.cast_mut_ptr();
+                // Short text sits inline, uncompressed: read it in place. Only compressed or
+                // out-of-line values need detoasting, which may allocate (the reader resets
+                // its per-row context after us) and costs a guarded call into Postgres.
+                let text = if varlena::varatt_is_1b_e(raw) || varlena::varatt_is_4b_c(raw) {
+                    pg_sys::pg_detoast_datum_packed(raw)
+                } else {
+                    raw
+                };
+                let bytes = varlena::varlena_to_byte_slice(text);
+                // Validating is fast; the lossy conversion only runs for invalid bytes.
+                let value = match std::str::from_utf8(bytes) {
+                    Ok(valid) => std::borrow::Cow::Borrowed(valid),
+                    Err(_) => String::from_utf8_lossy(bytes),
+                };
                 let value = if self.decoder == Decoder::BpChar {
                     value.trim_end_matches(' ')
                 } else {

@@ -19,6 +19,7 @@ use super::train::{score, train, TrainConfig, TrainOutcome};
 use super::transform::{fit_features, Feature, RowEncoder, Transform};
 
 mod artifact;
+mod row_passes;
 
 const LEVELS: [&str; 3] = ["a", "b", "c"];
 const EFFECT: [f64; 3] = [0.0, 4.0, -1.0];
@@ -626,5 +627,14 @@ fn metrics_of_a_noisy_relation() {
     // Four passes over the rows each check the interrupt at rows 0 and 16384.
     assert!(calls.get() >= 8, "{} interrupt checks", calls.get());
     let stages: Vec<&str> = out.timings.iter().map(|t| t.0).collect();
-    assert_eq!(stages, ["split_ms", "fit_ms", "evaluate_ms", "refit_ms"]);
+    assert_eq!(
+        stages,
+        [
+            "split_ms",
+            "statistics_ms",
+            "fit_ms",
+            "evaluate_ms",
+            "refit_ms"
+        ]
+    );
 }
