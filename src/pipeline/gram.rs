@@ -130,42 +130,6 @@ impl Gram {
         }
     }
 
-    /// Adds one row whose columns `0..dense.len()` are `dense` (zeros included) and whose
-    /// other non-zero values are `sparse`, with strictly increasing columns from
-    /// `dense.len()` up, below `p`. The same statistics as [`Gram::add_row`] with all the
-    /// entries, but the dense block updates contiguous memory, which vectorizes.
-    pub fn add_row_dense_prefix(&mut self, dense: &[f64], sparse: &[(u32, f64)], y: f64) {
-        let k = dense.len();
-        debug_assert!(k <= self.p);
-        debug_assert!(sparse.first().is_none_or(|&(j, _)| j as usize >= k));
-        debug_assert!(sparse.windows(2).all(|w| w[0].0 < w[1].0));
-        let p = self.p;
-        let yc = y - self.y_shift;
-        self.n += 1;
-        self.sum_y += yc;
-        self.yty += yc * yc;
-        for (a, &va) in dense.iter().enumerate() {
-            self.sum_x[a] += va;
-            self.xty[a] += va * yc;
-            let row = &mut self.xtx[a * p..(a + 1) * p];
-            for (cell, &vb) in row[a..k].iter_mut().zip(&dense[a..]) {
-                *cell += va * vb;
-            }
-            for &(jb, vb) in sparse {
-                row[jb as usize] += va * vb;
-            }
-        }
-        for (a, &(ja, va)) in sparse.iter().enumerate() {
-            let ja = ja as usize;
-            self.sum_x[ja] += va;
-            self.xty[ja] += va * yc;
-            let row = &mut self.xtx[ja * p..(ja + 1) * p];
-            for &(jb, vb) in &sparse[a..] {
-                row[jb as usize] += va * vb;
-            }
-        }
-    }
-
     /// Adds the statistics of `other` (rows disjoint from this one's), so that the result
     /// equals the statistics of all rows of both.
     ///
@@ -272,6 +236,82 @@ impl Gram {
             xy,
             y_var,
         })
+    }
+}
+
+/// Builds a [`Gram`] from rows whose first `k` columns are always present (a dense
+/// prefix, zeros included) and whose other non-zero values are few.
+///
+/// The same statistics as [`Gram::add_row`] with all the entries, arranged so that every
+/// inner loop runs over contiguous memory and vectorizes: the dense block updates rows
+/// `0..k` of the upper triangle, and the products of a sparse column with the dense
+/// prefix go to that column's own row (the lower triangle) until [`Self::finish`] moves
+/// them to where `Gram` keeps them.
+pub struct DensePrefixRows {
+    gram: Gram,
+    k: usize,
+}
+
+impl DensePrefixRows {
+    /// Errors: as [`Gram::new`]; [`PipelineError::SolverFailed`] if `k > p`.
+    pub fn new(p: usize, k: usize, y_shift: f64) -> Result<Self> {
+        if k > p {
+            return Err(failed(
+                "statistics",
+                "the dense prefix is wider than the row",
+            ));
+        }
+        Ok(Self {
+            gram: Gram::new(p, y_shift)?,
+            k,
+        })
+    }
+
+    /// Adds one row: `dense` holds columns `0..k`, `sparse` the non-zero values of the
+    /// others, with strictly increasing columns from `k` up, below `p` (checked in debug
+    /// builds; in release builds a column `>= p` panics on a bounds check).
+    pub fn add_row(&mut self, dense: &[f64], sparse: &[(u32, f64)], y: f64) {
+        let (g, k) = (&mut self.gram, self.k);
+        debug_assert_eq!(dense.len(), k);
+        debug_assert!(sparse.first().is_none_or(|&(j, _)| j as usize >= k));
+        debug_assert!(sparse.windows(2).all(|w| w[0].0 < w[1].0));
+        let p = g.p;
+        let yc = y - g.y_shift;
+        g.n += 1;
+        g.sum_y += yc;
+        g.yty += yc * yc;
+        for (a, &va) in dense.iter().enumerate() {
+            g.sum_x[a] += va;
+            g.xty[a] += va * yc;
+            let row = &mut g.xtx[a * p + a..a * p + k];
+            for (cell, &vb) in row.iter_mut().zip(&dense[a..]) {
+                *cell += va * vb;
+            }
+        }
+        for (a, &(ja, va)) in sparse.iter().enumerate() {
+            let ja = ja as usize;
+            g.sum_x[ja] += va;
+            g.xty[ja] += va * yc;
+            let row = &mut g.xtx[ja * p..(ja + 1) * p];
+            for (cell, &vb) in row[..k].iter_mut().zip(dense) {
+                *cell += va * vb;
+            }
+            for &(jb, vb) in &sparse[a..] {
+                row[jb as usize] += va * vb;
+            }
+        }
+    }
+
+    /// The statistics of the rows added.
+    pub fn finish(mut self) -> Gram {
+        let (g, k) = (&mut self.gram, self.k);
+        let p = g.p;
+        for r in k..p {
+            for c in 0..k {
+                g.xtx[c * p + r] += std::mem::take(&mut g.xtx[r * p + c]);
+            }
+        }
+        self.gram
     }
 }
 

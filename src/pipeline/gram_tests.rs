@@ -198,19 +198,21 @@ fn dense_prefix_rows_equal_sparse_rows() {
     let mut rng = Rng(3);
     let (x, y) = random_rows(&mut rng, 30, 6);
     let sparse_all = gram_of(&x, &y, 6, 0.5);
-    let mut prefixed = Gram::new(6, 0.5).unwrap();
+    let mut prefixed = DensePrefixRows::new(6, 3, 0.5).unwrap();
     for (row, &yi) in x.iter().zip(&y) {
         let rest: Vec<(u32, f64)> = (3..6)
             .filter(|&j| row[j] != 0.0)
             .map(|j| (j as u32, row[j]))
             .collect();
-        prefixed.add_row_dense_prefix(&row[..3], &rest, yi);
+        prefixed.add_row(&row[..3], &rest, yi);
     }
+    let prefixed = prefixed.finish();
     assert!(max_diff(&prefixed.xtx, &sparse_all.xtx) < 1e-12);
     assert!(max_diff(&prefixed.xty, &sparse_all.xty) < 1e-12);
     assert!(max_diff(&prefixed.sum_x, &sparse_all.sum_x) < 1e-12);
     assert_eq!(prefixed.n(), 30);
     assert!((prefixed.yty - sparse_all.yty).abs() < 1e-9);
+    assert!(DensePrefixRows::new(2, 3, 0.0).is_err());
 }
 
 #[test]

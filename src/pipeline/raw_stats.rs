@@ -18,7 +18,7 @@
 
 use super::column::{ColumnValues, InputColumn, TrainingData, NULL_CODE};
 use super::error::{PipelineError, Result};
-use super::gram::{Affine, Gram};
+use super::gram::{Affine, DensePrefixRows, Gram};
 use super::metrics::{Metrics, MetricsAccumulator};
 use super::solver::LinearModel;
 use super::transform::{Feature, Transform};
@@ -71,7 +71,7 @@ impl<'a> RawLayout<'a> {
     /// [`MAX_RAW_COLUMNS`].
     pub fn new(columns: &'a [InputColumn]) -> Option<Self> {
         // The numeric values come first, at columns 0..k: every row has all of them (0 for
-        // NULL), so they form the dense prefix that `Gram::add_row_dense_prefix` wants.
+        // NULL), so they form the dense prefix that `DensePrefixRows` wants.
         let n_numbers = columns
             .iter()
             .filter(|c| matches!(c.values, ColumnValues::Numbers(_)))
@@ -162,8 +162,8 @@ impl<'a> RawLayout<'a> {
         interrupt: &dyn Fn(),
     ) -> Result<RawStatistics> {
         let y_shift = shift_of(&data.target);
-        let mut train = Gram::new(self.width, y_shift)?;
-        let mut test = Gram::new(self.width, y_shift)?;
+        let mut train = DensePrefixRows::new(self.width, self.n_numbers, y_shift)?;
+        let mut test = DensePrefixRows::new(self.width, self.n_numbers, y_shift)?;
         let mut dense = Vec::with_capacity(self.n_numbers);
         let mut sparse = Vec::with_capacity(self.parts.len());
         for (row, (&y, &test_row)) in data.target.iter().zip(is_test).enumerate() {
@@ -171,10 +171,13 @@ impl<'a> RawLayout<'a> {
                 interrupt();
             }
             self.entries(row, &mut dense, &mut sparse);
-            let gram = if test_row { &mut test } else { &mut train };
-            gram.add_row_dense_prefix(&dense, &sparse, y);
+            let rows = if test_row { &mut test } else { &mut train };
+            rows.add_row(&dense, &sparse, y);
         }
-        Ok(RawStatistics { train, test })
+        Ok(RawStatistics {
+            train: train.finish(),
+            test: test.finish(),
+        })
     }
 
     /// Each encoded feature of `features` (fitted on these columns, in the same order) as

@@ -163,21 +163,28 @@ fn fit_numeric(
     values: &[f64],
     mask: &[bool],
 ) -> Result<(Transform, Value, usize)> {
-    let included = || values.iter().zip(mask).filter(|(_, &m)| m).map(|(&x, _)| x);
     // Two passes (sum, then squared deviations from the mean) instead of Welford's update:
-    // as accurate, and no division per value, which made this the costliest step of a fit.
+    // as accurate, and no division per value. The loops select instead of branching, so
+    // that a mask or NULLs in no pattern cost no mispredictions.
     let (mut n, mut nulls, mut sum) = (0u64, 0u64, 0.0f64);
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    for x in included() {
-        if x.is_nan() {
-            nulls += 1;
+    for (&x, &included) in values.iter().zip(mask) {
+        let present = included && !x.is_nan();
+        nulls += u64::from(included && x.is_nan());
+        n += u64::from(present);
+        sum += if present { x } else { 0.0 };
+        let (low, high) = if present {
+            (x, x)
         } else {
-            n += 1;
-            sum += x;
-            min = min.min(x);
-            max = max.max(x);
-        }
+            (f64::INFINITY, f64::NEG_INFINITY)
+        };
+        min = if low < min { low } else { min };
+        max = if high > max { high } else { max };
     }
+    let present_values = || {
+        let pairs = values.iter().zip(mask);
+        pairs.filter(|(x, &m)| m && !x.is_nan()).map(|(&x, _)| x)
+    };
     let mut mean = match n {
         0 => 0.0,
         // Exactly the value when there is one: a constant column must encode to exact zeros.
@@ -187,7 +194,7 @@ fn fit_numeric(
     if !mean.is_finite() {
         // The sum overflowed; a running mean does not.
         let (mut k, mut running) = (0.0, 0.0);
-        for x in included().filter(|x| !x.is_nan()) {
+        for x in present_values() {
             k += 1.0;
             running += (x - running) / k;
         }
@@ -195,8 +202,13 @@ fn fit_numeric(
     }
     let mut m2 = 0.0;
     if min < max {
-        for x in included().filter(|x| !x.is_nan()) {
-            m2 += (x - mean) * (x - mean);
+        for (&x, &included) in values.iter().zip(mask) {
+            let d = if included && !x.is_nan() {
+                x - mean
+            } else {
+                0.0
+            };
+            m2 += d * d;
         }
     }
     let std = if n > 0 { (m2 / n as f64).sqrt() } else { 0.0 };
