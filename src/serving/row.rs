@@ -15,7 +15,7 @@ use crate::pipeline::artifact::FittedPipeline;
 use crate::pipeline::column::ColumnKind;
 use crate::pipeline::error::PipelineError;
 use crate::pipeline::predict::FeatureValue;
-use crate::source::Decoder;
+use crate::source::{untoasted, Decoder};
 
 /// Where a feature is found in the row type, and how to decode it.
 #[derive(Clone, Copy)]
@@ -74,8 +74,7 @@ pub unsafe fn row_values<'a>(
             let value = values[slot.attribute];
             match slot.decoder {
                 Decoder::Text | Decoder::BpChar => {
-                    let text = pg_sys::pg_detoast_datum_packed(value.cast_mut_ptr());
-                    let bytes = pgrx::varlena::varlena_to_byte_slice(text);
+                    let bytes = pgrx::varlena::varlena_to_byte_slice(untoasted(value));
                     let s = std::str::from_utf8(bytes).unwrap_or_else(|_| {
                         raise(&PipelineError::BadFeatureValue {
                             key: feature.name.clone(),

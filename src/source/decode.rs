@@ -146,8 +146,7 @@ unsafe fn numeric_to_f64(datum: pg_sys::Datum) -> f64 {
         pgrx::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(datum)])
             .unwrap_or(f64::NAN)
     };
-    let packed = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-    let bytes = pgrx::varlena::varlena_to_byte_slice(packed);
+    let bytes = varlena::varlena_to_byte_slice(untoasted(datum));
     let word = |at: usize| {
         bytes
             .get(at..at + 2)
@@ -198,6 +197,24 @@ unsafe fn numeric_to_f64(datum: pg_sys::Datum) -> f64 {
     }
 }
 
+/// A varlena datum in a form whose bytes can be read in place (short headers allowed).
+///
+/// Values stored inline and uncompressed, nearly all of them in a heap row, are returned as
+/// they are. Only compressed or out-of-line values go through `pg_detoast_datum_packed`,
+/// which may allocate in the current memory context and is a guarded call into Postgres
+/// (a `sigsetjmp` each): per cell, that call cost more than decoding the value.
+///
+/// # Safety
+/// `datum` must be a non-NULL varlena datum.
+pub unsafe fn untoasted(datum: pg_sys::Datum) -> *mut pg_sys::varlena {
+    let raw: *mut pg_sys::varlena = datum.cast_mut_ptr();
+    if varlena::varatt_is_1b_e(raw) || varlena::varatt_is_4b_c(raw) {
+        pg_sys::pg_detoast_datum_packed(raw)
+    } else {
+        raw
+    }
+}
+
 fn infinite(column: &str) -> PipelineError {
     PipelineError::NonFiniteValue {
         column: column.to_string(),
@@ -238,16 +255,7 @@ impl ColumnBuilder {
                 if is_null {
                     return self.codes.push(None);
                 }
-                let raw: *mut pg_sys::varlena = datum.cast_mut_ptr();
-                // Short text sits inline, uncompressed: read it in place. Only compressed or
-                // out-of-line values need detoasting, which may allocate (the reader resets
-                // its per-row context after us) and costs a guarded call into Postgres.
-                let text = if varlena::varatt_is_1b_e(raw) || varlena::varatt_is_4b_c(raw) {
-                    pg_sys::pg_detoast_datum_packed(raw)
-                } else {
-                    raw
-                };
-                let bytes = varlena::varlena_to_byte_slice(text);
+                let bytes = varlena::varlena_to_byte_slice(untoasted(datum));
                 // Validating is fast; the lossy conversion only runs for invalid bytes.
                 let value = match std::str::from_utf8(bytes) {
                     Ok(valid) => std::borrow::Cow::Borrowed(valid),

@@ -13,8 +13,8 @@ use pgrx::PgTupleDesc;
 
 use crate::api::errors::{raise, raise_with};
 use crate::pipeline::column::TrainingData;
-pub use decode::Decoder;
 use decode::{type_name, ColumnBuilder};
+pub use decode::{untoasted, Decoder};
 use receiver::{DecodingReceiver, RowSink};
 
 /// Runs `query` and returns its rows split into feature columns and the `target` column.
