@@ -12,7 +12,7 @@ use crate::pipeline::column::TrainingData;
 use crate::pipeline::deploy::{decide, Champion, Decision, DeployMode};
 use crate::pipeline::params::TrainParams;
 use crate::pipeline::split::{check_test_frac, SplitMix64};
-use crate::pipeline::train::{score, train, TrainConfig, TrainOutcome};
+use crate::pipeline::train::{score_test_rows, train, TrainConfig, TrainOutcome};
 use crate::source::read_training_data;
 use crate::storage::{
     current_deployment, insert_deployment, insert_pipeline, load_artifact, lock_name,
@@ -172,8 +172,10 @@ fn score_champion(
     let Some((bytes, _)) = load_artifact(id) else {
         return Champion::None;
     };
-    let is_test = |row: usize| outcome.split.is_test[row];
-    match FittedPipeline::from_bytes(&bytes).and_then(|c| score(&c, data, &is_test, interrupt)) {
+    let is_test = &outcome.split.is_test;
+    let scored = FittedPipeline::from_bytes(&bytes)
+        .and_then(|champion| score_test_rows(&champion, data, is_test, interrupt));
+    match scored {
         Ok(metrics) => Champion::Scored {
             version,
             rmse: metrics.rmse,

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::super::raw_stats::{RawLayout, MAX_RAW_COLUMNS};
-use super::super::train::{train_with, RowPasses, TrainOutcome};
+use super::super::train::{score, score_test_rows, train_with, RowPasses, TrainOutcome};
 use super::*;
 
 /// Columns that exercise every affine map: NULLs, a large offset with a small spread, a
@@ -157,4 +157,41 @@ fn a_wide_raw_basis_falls_back_to_per_fit_encoding() {
     assert_eq!(shared.test, per_fit.test);
     let stages: Vec<&str> = shared.timings.iter().map(|t| t.0).collect();
     assert!(!stages.contains(&"statistics_ms"), "{stages:?}");
+}
+
+/// Another version's pipeline, scored on a new run's test rows: through the raw basis when
+/// the columns are the same, per row otherwise, with the same metrics either way.
+#[test]
+fn a_champion_scores_alike_in_the_raw_basis_and_per_row() {
+    // Fitted on other, fewer rows: some cities of the new data are unknown to it (they go
+    // to "other"), and its means and scales are not the new data's.
+    let champion = run(
+        &awkward_data(300, 7),
+        &config("linear", json!({"max_categories": 8}), 0.2, 3),
+    )
+    .pipeline;
+    let data = awkward_data(2000, 99);
+    let is_test: Vec<bool> = (0..data.n_rows()).map(|row| row % 4 == 1).collect();
+    let per_row = score(&champion, &data, &|row| is_test[row], &|| {}).unwrap();
+    let raw = score_test_rows(&champion, &data, &is_test, &|| {}).unwrap();
+    assert_eq!(raw.n, per_row.n);
+    for (got, want) in [
+        (raw.rmse, per_row.rmse),
+        (raw.mae, per_row.mae),
+        (raw.r2, per_row.r2),
+    ] {
+        assert_near(got, want, 1e-9 * want.abs().max(1.0));
+    }
+
+    // Columns in another order: matched by name, per row.
+    let mut reordered = data.clone();
+    reordered.columns.swap(0, 1);
+    let fallback = score_test_rows(&champion, &reordered, &is_test, &|| {}).unwrap();
+    assert_eq!(fallback, per_row);
+
+    // A column the champion needs is gone: an error naming it, not a wrong score.
+    let mut missing = data.clone();
+    missing.columns.remove(0);
+    let err = score_test_rows(&champion, &missing, &is_test, &|| {}).unwrap_err();
+    assert!(err.to_string().contains("\"a\""), "{err}");
 }
