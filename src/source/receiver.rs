@@ -86,7 +86,11 @@ unsafe extern "C-unwind" fn receive_slot(
     // and its sink outlives the executor run that calls us.
     let receiver = &mut *(dest as *mut DecodingReceiver);
     let sink = &mut *receiver.sink;
-    pg_sys::slot_getsomeattrs(slot, receiver.natts);
+    // The test `slot_getsomeattrs` makes inline in C: a slot the executor already deformed
+    // (a projection's virtual slot) then costs no guarded call into Postgres per row.
+    if i32::from((*slot).tts_nvalid) < receiver.natts {
+        pg_sys::slot_getsomeattrs(slot, receiver.natts);
+    }
     let previous = pg_sys::MemoryContextSwitchTo(sink.row_context);
     let outcome = sink.take_row(slot);
     pg_sys::MemoryContextSwitchTo(previous);
