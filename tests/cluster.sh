@@ -21,3 +21,23 @@ start_fresh_cluster() {
     "${AS_PG[@]}" "$pg_bin/pg_ctl" -D "$data" -l "$data/server.log" -w start \
         -o "-p $port -k /tmp $options" >/dev/null
 }
+
+# install_private_copy PACKAGE TREE
+# Copies the system PostgreSQL 15 installation into TREE and installs the extension
+# package PACKAGE (the output of `cargo pgrx package`) into that copy. Anyone's
+# `cargo pgrx test` or install on this machine overwrites the system's pg_retrain.so,
+# which mixes builds in one run at best and kills a backend that has the old file mapped
+# (SIGBUS) at worst. PostgreSQL finds its lib and share directories relative to its
+# binaries, so the copy is a complete installation: its binaries are TREE/usr/lib/
+# postgresql/15/bin.
+install_private_copy() {
+    local package=$1 tree=$2
+    [ -f "$package/usr/lib/postgresql/15/lib/pg_retrain.so" ] || {
+        echo "no package in $package: build it with cargo pgrx package" >&2; return 1; }
+    echo "== installing it into a private copy of PostgreSQL 15 in $tree"
+    rm -rf "$tree"
+    mkdir -p "$tree/usr/lib/postgresql" "$tree/usr/share/postgresql"
+    cp -a /usr/lib/postgresql/15 "$tree/usr/lib/postgresql/"
+    cp -a /usr/share/postgresql/15 "$tree/usr/share/postgresql/"
+    cp -a "$package/usr/." "$tree/usr/"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs prerequisites, then runs every test (the pgrx-free core's unit
-# tests and the in-database tests against a real PostgreSQL 15 with pg_cron preloaded),
-# the format and lint checks, and a tiny run of the benchmark so that it keeps working.
+# tests and the in-database tests against a real PostgreSQL 15 with pg_cron preloaded, and
+# the psql-level scheduling checks), the format and lint checks, and a tiny run of the
+# benchmark so that it keeps working.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ if [ "$(id -u)" = 0 ]; then
 else
     cargo pgrx test pg15
 fi
+
+# Scheduling as a psql user meets it, with committed jobs that a real pg_cron runs.
+bash tests/scheduling_checks.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

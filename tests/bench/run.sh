@@ -56,11 +56,7 @@ COMMAND="tests/bench/run.sh --rows $ROWS --repeat $REPEAT"
 [ ${#PROFILE[@]} -gt 0 ] && COMMAND+=" --profile"
 
 SYSTEM_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-# The extension is installed into a private copy of the PostgreSQL installation, not into
-# the system one: anyone's `cargo pgrx test` or install on this machine overwrites the
-# system's pg_retrain.so, which mixes builds in one report at best and kills a backend
-# that has the old file mapped (SIGBUS) at worst. PostgreSQL finds its lib and share
-# directories relative to its binaries, so a copied tree is a complete installation.
+# The extension is installed into a private copy of PostgreSQL (see tests/cluster.sh).
 PG_TREE=/tmp/pg_retrain-bench-pg
 PG_BIN=$PG_TREE/usr/lib/postgresql/15/bin
 PACKAGE=$REPO/target/$BUILD_MODE/pg_retrain-pg15
@@ -84,14 +80,7 @@ if [ "$BUILD" = 1 ]; then
     [ "$BUILD_MODE" = debug ] && MODE_FLAG=(--debug)
     cargo pgrx package --pg-config "$SYSTEM_PG_CONFIG" "${MODE_FLAG[@]}"
 fi
-[ -f "$PACKAGE/usr/lib/postgresql/15/lib/pg_retrain.so" ] || {
-    echo "no $BUILD_MODE package in $PACKAGE: run without --no-build" >&2; exit 1; }
-echo "== installing it into a private copy of PostgreSQL 15 in $PG_TREE"
-rm -rf "$PG_TREE"
-mkdir -p "$PG_TREE/usr/lib/postgresql" "$PG_TREE/usr/share/postgresql"
-cp -a /usr/lib/postgresql/15 "$PG_TREE/usr/lib/postgresql/"
-cp -a /usr/share/postgresql/15 "$PG_TREE/usr/share/postgresql/"
-cp -a "$PACKAGE/usr/." "$PG_TREE/usr/"
+install_private_copy "$PACKAGE" "$PG_TREE"
 
 if [ "$PYTHON" = 1 ]; then
     echo "== Python venv for the scikit-learn contender ($VENV)"
