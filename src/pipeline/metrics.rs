@@ -2,15 +2,22 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Running sums for RMSE, MAE and R²; R²'s total sum of squares uses Welford's update so a
-/// target with a large mean keeps its precision.
+/// Running sums for RMSE, MAE and R².
+///
+/// R²'s total sum of squares comes from the actual values taken relative to the first one
+/// added: a target with a large mean keeps its precision (unless that first value lies far
+/// outside the others' spread, which costs digits in proportion), a constant target gives
+/// exactly zero (so R² is NaN, not noise), and no step divides. Welford's update, which
+/// divides per row, made each row wait for the previous one's division.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsAccumulator {
     n: u64,
     sum_sq_err: f64,
     sum_abs_err: f64,
-    mean_y: f64,
-    m2_y: f64,
+    /// The first actual value; `sum_dy` and `sum_dy2` are of `actual - shift`.
+    shift: Option<f64>,
+    sum_dy: f64,
+    sum_dy2: f64,
 }
 
 impl MetricsAccumulator {
@@ -20,9 +27,9 @@ impl MetricsAccumulator {
         self.n += 1;
         self.sum_sq_err += err * err;
         self.sum_abs_err += err.abs();
-        let delta = actual - self.mean_y;
-        self.mean_y += delta / self.n as f64;
-        self.m2_y += delta * (actual - self.mean_y);
+        let dy = actual - *self.shift.get_or_insert(actual);
+        self.sum_dy += dy;
+        self.sum_dy2 += dy * dy;
     }
 
     pub fn finish(&self) -> Metrics {
@@ -33,8 +40,13 @@ impl MetricsAccumulator {
             ((self.sum_sq_err / n).sqrt(), self.sum_abs_err / n)
         };
         // R² is undefined when the actual values are constant; report NULL-able NaN then.
-        let r2 = if self.m2_y > 0.0 {
-            1.0 - self.sum_sq_err / self.m2_y
+        let total_sq = if self.n == 0 {
+            0.0
+        } else {
+            (self.sum_dy2 - self.sum_dy * self.sum_dy / n).max(0.0)
+        };
+        let r2 = if total_sq > 0.0 {
+            1.0 - self.sum_sq_err / total_sq
         } else {
             f64::NAN
         };
@@ -74,6 +86,16 @@ mod tests {
         assert!((m.mae - 0.5).abs() < 1e-12);
         assert!((m.rmse - 0.375f64.sqrt()).abs() < 1e-12);
         assert!((m.r2 - 0.948_608_137_044_967_9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn constant_actual_values_have_no_r2() {
+        let mut acc = MetricsAccumulator::default();
+        for i in 0..1000 {
+            acc.add(0.1 + 1e9, f64::from(i));
+        }
+        assert!(acc.finish().r2.is_nan());
+        assert!(MetricsAccumulator::default().finish().rmse.is_nan());
     }
 
     #[test]

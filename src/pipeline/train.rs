@@ -306,15 +306,24 @@ fn score_in_raw_basis(
     Some(predictor.evaluate(&layout, data, is_test, interrupt).0)
 }
 
+/// The mean of the values `include` selects (0 when none): a sum relative to the first
+/// value, which keeps a large mean precise without dividing per row.
 fn mean_where(values: &[f64], include: &dyn Fn(usize) -> bool) -> f64 {
-    let (mut n, mut mean) = (0u64, 0.0);
+    let Some(&shift) = values.first() else {
+        return 0.0;
+    };
+    let (mut n, mut sum) = (0u64, 0.0);
     for (row, &v) in values.iter().enumerate() {
         if include(row) {
             n += 1;
-            mean += (v - mean) / n as f64;
+            sum += v - shift;
         }
     }
-    mean
+    if n == 0 {
+        0.0
+    } else {
+        shift + sum / n as f64
+    }
 }
 
 fn rmse_of_constant(values: &[f64], constant: f64, include: &dyn Fn(usize) -> bool) -> f64 {
