@@ -8,11 +8,11 @@ use serde_json::json;
 
 use super::errors::{raise_with, OrRaise};
 use crate::pipeline::artifact::FittedPipeline;
-use crate::pipeline::column::TrainingData;
 use crate::pipeline::deploy::{decide, Champion, Decision, DeployMode};
+use crate::pipeline::error::PipelineError;
 use crate::pipeline::params::TrainParams;
 use crate::pipeline::split::{check_test_frac, SplitMix64};
-use crate::pipeline::train::{score_test_rows, train, TrainConfig, TrainOutcome};
+use crate::pipeline::train::{train_against, TrainConfig, TrainOutcome};
 use crate::source::read_training_data;
 use crate::storage::{
     current_deployment, insert_deployment, insert_pipeline, load_artifact, lock_name,
@@ -79,12 +79,31 @@ fn train_pipeline(
     let interrupt = || {
         pgrx::check_for_interrupts!();
     };
-    let outcome = train(&data, &config, &interrupt).or_raise();
+    // Loaded before training so that training scores it on its own test rows. The name's
+    // lock, held since before reading, keeps a deploy or rollback from changing it.
+    let champion = load_champion(name);
+    let champion_pipeline = champion.as_ref().and_then(|(_, c)| c.as_ref().ok());
+    let outcome = train_against(&data, &config, champion_pipeline, &interrupt).or_raise();
     for (stage, ms) in &outcome.timings {
         debug1!("pg_retrain: {stage} = {ms:.1}");
     }
 
-    let champion = score_champion(name, &data, &outcome, &interrupt);
+    let champion = match champion {
+        None => Champion::None,
+        Some((version, loaded)) => {
+            let unscorable = |why: String| Champion::Unscorable { version, why };
+            match (loaded, &outcome.champion_test) {
+                (Err(e), _) => unscorable(e.to_string()),
+                (Ok(_), Some(Err(e))) => unscorable(e.to_string()),
+                (Ok(_), Some(Ok(metrics))) => Champion::Scored {
+                    version,
+                    rmse: metrics.rmse,
+                },
+                // train_against scores every champion it is given.
+                (Ok(_), None) => unscorable("it was not scored".into()),
+            }
+        }
+    };
     let decision = decide(
         deploy_mode,
         &champion,
@@ -158,33 +177,12 @@ fn train_pipeline(
     ))
 }
 
-/// The served version of `name` scored on this run's test rows, so that champion and
-/// challenger are compared on the same rows.
-fn score_champion(
-    name: &str,
-    data: &TrainingData,
-    outcome: &TrainOutcome,
-    interrupt: &dyn Fn(),
-) -> Champion {
-    let Some((id, version)) = current_deployment(name) else {
-        return Champion::None;
-    };
-    let Some((bytes, _)) = load_artifact(id) else {
-        return Champion::None;
-    };
-    let is_test = &outcome.split.is_test;
-    let scored = FittedPipeline::from_bytes(&bytes)
-        .and_then(|champion| score_test_rows(&champion, data, is_test, interrupt));
-    match scored {
-        Ok(metrics) => Champion::Scored {
-            version,
-            rmse: metrics.rmse,
-        },
-        Err(e) => Champion::Unscorable {
-            version,
-            why: e.to_string(),
-        },
-    }
+/// The version of `name` served now, loaded: `(version, pipeline)`, or the reason its
+/// artifact does not load. `None` when nothing is deployed.
+fn load_champion(name: &str) -> Option<(i32, Result<FittedPipeline, PipelineError>)> {
+    let (id, version) = current_deployment(name)?;
+    let (bytes, _) = load_artifact(id)?;
+    Some((version, FittedPipeline::from_bytes(&bytes)))
 }
 
 fn deploy_json(

@@ -48,6 +48,9 @@ pub struct TrainOutcome {
     pub feature_summaries: Vec<Value>,
     /// Milliseconds per stage, in order.
     pub timings: Vec<(&'static str, f64)>,
+    /// The champion given to [`train_against`], scored on the same test rows as the new
+    /// fit; an error when it cannot score them (a column it needs is gone, say).
+    pub champion_test: Option<Result<Metrics>>,
 }
 
 /// Runs split → fit → evaluate → refit. `interrupt` is called regularly and may unwind.
@@ -56,7 +59,18 @@ pub fn train(
     config: &TrainConfig,
     interrupt: &dyn Fn(),
 ) -> Result<TrainOutcome> {
-    train_with(data, config, RowPasses::Shared, interrupt)
+    train_with(data, config, None, RowPasses::Shared, interrupt)
+}
+
+/// As [`train`], and also scores `champion` (the version served now) on the new fit's test
+/// rows, so that the two are compared on the same rows.
+pub fn train_against(
+    data: &TrainingData,
+    config: &TrainConfig,
+    champion: Option<&FittedPipeline>,
+    interrupt: &dyn Fn(),
+) -> Result<TrainOutcome> {
+    train_with(data, config, champion, RowPasses::Shared, interrupt)
 }
 
 /// How the fits see the rows.
@@ -74,6 +88,7 @@ pub(crate) enum RowPasses {
 pub(crate) fn train_with(
     data: &TrainingData,
     config: &TrainConfig,
+    champion: Option<&FittedPipeline>,
     passes: RowPasses,
     interrupt: &dyn Fn(),
 ) -> Result<TrainOutcome> {
@@ -117,7 +132,7 @@ pub(crate) fn train_with(
             interrupt,
         )
     };
-    let (train_fit, test, train_rmse, refit) = if let Some(layout) = layout {
+    let (train_fit, test, train_rmse, champion_test, refit) = if let Some(layout) = layout {
         let stats = layout.accumulate(data, &split.is_test, interrupt)?;
         lap("statistics_ms", &mut timings);
         let project = |gram: &Gram, fitted: &FittedFeatures| {
@@ -130,12 +145,14 @@ pub(crate) fn train_with(
         let maps = layout.affine_maps(&train_fit.pipeline.features, &train_fit.constant)?;
         let predictor = RawPredictor::new(&train_fit.pipeline.model, &maps, layout.width())?;
         let (test, train) = predictor.evaluate(&layout, data, &split.is_test, interrupt);
+        let champion_test =
+            champion.map(|c| score_test_rows(c, data, Some(&layout), &split.is_test, interrupt));
         lap("evaluate_ms", &mut timings);
 
         let mut all = stats.train;
         all.merge(&stats.test)?;
         let refit = fit_all(&|f| project(&all, f))?;
-        (train_fit, test, train.rmse, refit)
+        (train_fit, test, train.rmse, champion_test, refit)
     } else {
         let encode = |include: &dyn Fn(usize) -> bool, fitted: &FittedFeatures| {
             encoded_gram(data, fitted, include, interrupt)
@@ -145,10 +162,12 @@ pub(crate) fn train_with(
 
         let test = score(&train_fit.pipeline, data, &is_test, interrupt)?;
         let train_rmse = score(&train_fit.pipeline, data, &is_train, interrupt)?.rmse;
+        let champion_test =
+            champion.map(|c| score_test_rows(c, data, None, &split.is_test, interrupt));
         lap("evaluate_ms", &mut timings);
 
         let refit = fit_all(&|f| encode(&|_| true, f))?;
-        (train_fit, test, train_rmse, refit)
+        (train_fit, test, train_rmse, champion_test, refit)
     };
     lap("refit_ms", &mut timings);
 
@@ -164,6 +183,7 @@ pub(crate) fn train_with(
         baseline_rmse,
         feature_summaries: refit.feature_summaries,
         timings,
+        champion_test,
     })
 }
 
@@ -264,26 +284,31 @@ pub fn score(
 /// Scores `pipeline`, typically another version's, on this run's test rows (`is_test` per
 /// row), so that it can be compared with the new fit on the same rows.
 ///
-/// When the pipeline reads exactly this run's columns, in the same order, its model is
-/// mapped onto the raw basis and every row is scored column by column, as the new fit's
-/// own evaluation is: the same arithmetic for both sides of the comparison, and several
-/// times faster than encoding the test rows one by one. Otherwise (columns added, removed,
-/// reordered, or a raw basis too wide) the rows are encoded per row.
-pub fn score_test_rows(
+/// When `layout` (this run's raw basis) is given and the pipeline reads exactly this run's
+/// columns, in the same order, its model is mapped onto the raw basis and every row is
+/// scored column by column, as the new fit's own evaluation is: the same arithmetic for
+/// both sides of the comparison, and several times faster than encoding the test rows one
+/// by one. Otherwise (columns added, removed or reordered, or no raw basis) the rows are
+/// encoded per row.
+pub(crate) fn score_test_rows(
     pipeline: &FittedPipeline,
     data: &TrainingData,
+    layout: Option<&RawLayout>,
     is_test: &[bool],
     interrupt: &dyn Fn(),
 ) -> Result<Metrics> {
-    if let Some(metrics) = score_in_raw_basis(pipeline, data, is_test, interrupt) {
-        return Ok(metrics);
+    let in_raw_basis =
+        layout.and_then(|layout| score_in_raw_basis(pipeline, data, layout, is_test, interrupt));
+    match in_raw_basis {
+        Some(metrics) => Ok(metrics),
+        None => score(pipeline, data, &|row| is_test[row], interrupt),
     }
-    score(pipeline, data, &|row| is_test[row], interrupt)
 }
 
 fn score_in_raw_basis(
     pipeline: &FittedPipeline,
     data: &TrainingData,
+    layout: &RawLayout,
     is_test: &[bool],
     interrupt: &dyn Fn(),
 ) -> Option<Metrics> {
@@ -296,14 +321,13 @@ fn score_in_raw_basis(
     if !same_columns || is_test.len() != data.n_rows() {
         return None;
     }
-    let layout = RawLayout::new(&data.columns)?;
     // No feature is treated as constant: the map must give exactly what the pipeline's
     // own encoding gives on these rows, whatever rows it was fitted on.
     let maps = layout
         .affine_maps(features, &vec![false; features.len()])
         .ok()?;
     let predictor = RawPredictor::new(&pipeline.model, &maps, layout.width()).ok()?;
-    Some(predictor.evaluate(&layout, data, is_test, interrupt).0)
+    Some(predictor.evaluate(layout, data, is_test, interrupt).0)
 }
 
 /// The mean of the values `include` selects (0 when none): a sum relative to the first

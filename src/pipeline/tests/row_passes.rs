@@ -5,7 +5,9 @@
 use serde_json::json;
 
 use super::super::raw_stats::{RawLayout, MAX_RAW_COLUMNS};
-use super::super::train::{score, score_test_rows, train_with, RowPasses, TrainOutcome};
+use super::super::train::{
+    score, score_test_rows, train_against, train_with, RowPasses, TrainOutcome,
+};
 use super::*;
 
 /// Columns that exercise every affine map: NULLs, a large offset with a small spread, a
@@ -73,8 +75,8 @@ fn awkward_data(n: usize, seed: u64) -> TrainingData {
 }
 
 fn both(data: &TrainingData, cfg: &TrainConfig) -> (TrainOutcome, TrainOutcome) {
-    let shared = train_with(data, cfg, RowPasses::Shared, &|| {}).unwrap();
-    let per_fit = train_with(data, cfg, RowPasses::PerFit, &|| {}).unwrap();
+    let shared = train_with(data, cfg, None, RowPasses::Shared, &|| {}).unwrap();
+    let per_fit = train_with(data, cfg, None, RowPasses::PerFit, &|| {}).unwrap();
     (shared, per_fit)
 }
 
@@ -173,7 +175,8 @@ fn a_champion_scores_alike_in_the_raw_basis_and_per_row() {
     let data = awkward_data(2000, 99);
     let is_test: Vec<bool> = (0..data.n_rows()).map(|row| row % 4 == 1).collect();
     let per_row = score(&champion, &data, &|row| is_test[row], &|| {}).unwrap();
-    let raw = score_test_rows(&champion, &data, &is_test, &|| {}).unwrap();
+    let layout = RawLayout::new(&data.columns).unwrap();
+    let raw = score_test_rows(&champion, &data, Some(&layout), &is_test, &|| {}).unwrap();
     assert_eq!(raw.n, per_row.n);
     for (got, want) in [
         (raw.rmse, per_row.rmse),
@@ -186,12 +189,31 @@ fn a_champion_scores_alike_in_the_raw_basis_and_per_row() {
     // Columns in another order: matched by name, per row.
     let mut reordered = data.clone();
     reordered.columns.swap(0, 1);
-    let fallback = score_test_rows(&champion, &reordered, &is_test, &|| {}).unwrap();
+    let layout = RawLayout::new(&reordered.columns).unwrap();
+    let fallback = score_test_rows(&champion, &reordered, Some(&layout), &is_test, &|| {});
+    let fallback = fallback.unwrap();
     assert_eq!(fallback, per_row);
 
     // A column the champion needs is gone: an error naming it, not a wrong score.
     let mut missing = data.clone();
     missing.columns.remove(0);
-    let err = score_test_rows(&champion, &missing, &is_test, &|| {}).unwrap_err();
+    let layout = RawLayout::new(&missing.columns).unwrap();
+    let err = score_test_rows(&champion, &missing, Some(&layout), &is_test, &|| {});
+    let err = err.unwrap_err();
     assert!(err.to_string().contains("\"a\""), "{err}");
+
+    // Training against the champion scores it on the new fit's own test rows.
+    let cfg = config("linear", json!({"max_categories": 8}), 0.25, 5);
+    let outcome = train_against(&data, &cfg, Some(&champion), &|| {}).unwrap();
+    let split = &outcome.split.is_test;
+    let want = score(&champion, &data, &|row| split[row], &|| {}).unwrap();
+    let got = outcome
+        .champion_test
+        .expect("a champion was given")
+        .unwrap();
+    assert_near(got.rmse, want.rmse, 1e-9 * want.rmse);
+    assert!(train_against(&data, &cfg, None, &|| {})
+        .unwrap()
+        .champion_test
+        .is_none());
 }
