@@ -1,4 +1,5 @@
-# Sourced by the scripts that need a throwaway PostgreSQL cluster (demo, benchmark).
+# Sourced by the scripts that need a throwaway PostgreSQL cluster (demo, benchmark,
+# scheduling checks).
 # Postgres refuses to run as root, so as root the server runs as the postgres user.
 
 AS_PG=()
@@ -20,6 +21,12 @@ start_fresh_cluster() {
     "${AS_PG[@]}" "$pg_bin/initdb" -D "$data" -A trust -U postgres >/dev/null
     "${AS_PG[@]}" "$pg_bin/pg_ctl" -D "$data" -l "$data/server.log" -w start \
         -o "-p $port -k /tmp $options" >/dev/null
+}
+
+# stop_cluster PG_BIN DATA
+# Stops the server running in DATA, if any (for an EXIT trap: never fails).
+stop_cluster() {
+    "${AS_PG[@]}" "$1/pg_ctl" -D "$2" stop -m fast >/dev/null 2>&1 || true
 }
 
 # install_private_copy PACKAGE TREE

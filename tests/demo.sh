@@ -24,8 +24,7 @@ fi
 
 start_fresh_cluster "$PG_BIN" "$DATA" "$PORT" \
     "-c shared_preload_libraries=pg_cron -c cron.database_name=$DB"
-stop_cluster() { "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$DATA" stop -m fast >/dev/null; }
-[ "${1:-}" = "--keep" ] || trap stop_cluster EXIT
+[ "${1:-}" = "--keep" ] || trap 'stop_cluster "$PG_BIN" "$DATA"' EXIT
 
 psql_do() { "${AS_PG[@]}" psql -X -q -h /tmp -p "$PORT" -U postgres "$@"; }
 psql_do -d postgres -c "CREATE DATABASE $DB"

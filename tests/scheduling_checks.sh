@@ -27,8 +27,7 @@ install_private_copy target/debug/pg_retrain-pg15 "$PG_TREE"
 start_fresh_cluster "$PG_BIN" "$DATA" "$PORT" \
     "-c shared_preload_libraries=pg_cron -c cron.database_name=$DB"
 OUTPUT=$(mktemp)
-stop_cluster() { "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$DATA" stop -m fast >/dev/null || true; }
-trap 'stop_cluster; rm -f "$OUTPUT"' EXIT
+trap 'stop_cluster "$PG_BIN" "$DATA"; rm -f "$OUTPUT"' EXIT
 
 psql_do() { psql -X -q -h /tmp -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_do -d postgres -c "CREATE DATABASE $DB" -c "CREATE DATABASE ${DB}_without_cron"

@@ -93,8 +93,7 @@ fi
 start_fresh_cluster "$PG_BIN" "$DATA" "$PORT" \
     "-c listen_addresses=localhost -c shared_buffers=${SHARED_BUFFERS_MB}MB \
      -c max_parallel_workers_per_gather=0 -c jit=off -c autovacuum=off"
-stop_cluster() { "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$DATA" stop -m fast >/dev/null || true; }
-trap stop_cluster EXIT
+trap 'stop_cluster "$PG_BIN" "$DATA"' EXIT
 
 psql_do() { psql -X -q -h /tmp -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_do -d postgres -c "CREATE DATABASE $DB"
